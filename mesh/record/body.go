@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -229,6 +231,9 @@ func (a *Activation) validate() error {
 		if err := validateName("param", k); err != nil {
 			return err
 		}
+		if v == "" {
+			return fmt.Errorf("%w: param %q is empty: leave it out", ErrBadBody, k)
+		}
 		if err := validateFree("param "+k, v, maxParam); err != nil {
 			return err
 		}
@@ -315,7 +320,7 @@ var rungs = []string{"ethernet", "wifi", "mesh", "lora", "cellular", "offline"}
 
 // Health is a node's periodic health report.
 type Health struct {
-	Uptime       uint64 `cbor:"1,keyasint" json:"uptime_s"`
+	Uptime       uint64 `cbor:"1,keyasint,omitempty" json:"uptime_s"`
 	CPUTemp      int32  `cbor:"2,keyasint,omitempty" json:"cpu_temp_mc,omitempty"` // milli °C
 	Throttled    uint32 `cbor:"3,keyasint,omitempty" json:"throttled,omitempty"`   // firmware get_throttled bits
 	FreeBytes    uint64 `cbor:"4,keyasint,omitempty" json:"free_bytes,omitempty"`
@@ -356,9 +361,12 @@ func (t *Telemetry) validate() error {
 	if len(t.Counts) > 64 {
 		return fmt.Errorf("%w: %d count classes, at most 64", ErrBadBody, len(t.Counts))
 	}
-	for k := range t.Counts {
+	for k, n := range t.Counts {
 		if err := validateName("class", k); err != nil {
 			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("%w: count of %q is 0: leave zero counts out", ErrBadBody, k)
 		}
 	}
 	return nil
@@ -505,6 +513,9 @@ func Placeholders(s string) []string {
 // validateLanguage requires a well-formed BCP 47 tag in canonical case
 // ("en", "es-MX", "zh-Hant"), so that one language has one key.
 func validateLanguage(tag string) error {
+	if _, ok := knownLanguages.Load(tag); ok {
+		return nil
+	}
 	t, err := language.Raw.Parse(tag)
 	if err != nil {
 		return fmt.Errorf("%w: language %q is not a BCP 47 tag: %v", ErrBadBody, tag, err)
@@ -512,8 +523,21 @@ func validateLanguage(tag string) error {
 	if t.String() != tag || tag == "und" {
 		return fmt.Errorf("%w: language %q: write it %q", ErrBadBody, tag, t.String())
 	}
+	if knownCount.Add(1) <= maxKnownLanguages {
+		knownLanguages.Store(tag, true)
+	}
 	return nil
 }
+
+// knownLanguages remembers tags that passed validateLanguage, since a city
+// uses a few dozen and parsing a tag costs more than the rest of a text's
+// checks. It is bounded so that a flood of odd tags cannot grow it.
+var (
+	knownLanguages sync.Map
+	knownCount     atomic.Int64
+)
+
+const maxKnownLanguages = 1024
 
 func validateCAP(sev, urg, cert, cat, icon string) error {
 	for _, f := range []struct {
@@ -540,13 +564,24 @@ func validateName(what, s string) error {
 // validateFree checks free text: valid UTF-8, no control characters but
 // newline, at most max characters.
 func validateFree(what, s string, max int) error {
-	if n := utf8.RuneCountInString(s); n > max {
-		return fmt.Errorf("%w: %s is %d characters, at most %d", ErrBadBody, what, n, max)
-	}
-	for i, c := range s {
-		if c == utf8.RuneError || (c < 0x20 && c != '\n') || c == 0x7f {
+	n := 0
+	for i := 0; i < len(s); n++ {
+		c := s[i]
+		if c < utf8.RuneSelf { // ASCII, the common case
+			if (c < 0x20 && c != '\n') || c == 0x7f {
+				return fmt.Errorf("%w: %s has a control character at byte %d", ErrBadBody, what, i)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError || (r >= 0x80 && r < 0xa0) {
 			return fmt.Errorf("%w: %s has a control or invalid character at byte %d", ErrBadBody, what, i)
 		}
+		i += size
+	}
+	if n > max {
+		return fmt.Errorf("%w: %s is %d characters, at most %d", ErrBadBody, what, n, max)
 	}
 	return nil
 }

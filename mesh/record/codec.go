@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
@@ -28,7 +27,7 @@ func init() {
 		panic(err)
 	}
 	decMode, err = cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
+		DupMapKey:         cbor.DupMapKeyQuiet, // checkCanonical rejects duplicates first
 		IndefLength:       cbor.IndefLengthForbidden,
 		TagsMd:            cbor.TagsForbidden,
 		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
@@ -252,9 +251,6 @@ var (
 	tagSign  = []byte{0xd8, 0x62} // #6.98 COSE_Sign
 )
 
-// emptyMap is the only unprotected header Parse accepts.
-var emptyMap = []byte{0xa0}
-
 // Parse decodes and checks a signed record. It does not check who signed
 // it (that is mesh/trust); it rejects anything that is not the one
 // canonical encoding of a valid record.
@@ -288,30 +284,24 @@ func Parse(b []byte) (*Record, error) {
 }
 
 func (r *Record) parseSign1(b []byte) ([]byte, error) {
-	var m cose.Sign1Message
-	if err := m.UnmarshalCBOR(b); err != nil {
-		return nil, fmt.Errorf("%w: COSE_Sign1: %s", ErrMalformed, coseErr(err))
-	}
-	if err := checkReencoded(b, m.MarshalCBOR); err != nil {
+	m, err := readSign1(b)
+	if err != nil {
 		return nil, err
 	}
-	sig, err := parseSigHeader(m.Headers.RawProtected, m.Headers.RawUnprotected, true)
+	sig, err := parseSigHeader(m.Headers.RawProtected, true)
 	if err != nil {
 		return nil, err
 	}
 	if len(m.Signature) != 64 {
 		return nil, fmt.Errorf("%w: signature is %d bytes, want 64", ErrMalformed, len(m.Signature))
 	}
-	r.sign1, r.sigs = &m, []Signature{sig}
+	r.sign1, r.sigs = m, []Signature{sig}
 	return m.Payload, nil
 }
 
 func (r *Record) parseSign(b []byte) ([]byte, error) {
-	var m cose.SignMessage
-	if err := m.UnmarshalCBOR(b); err != nil {
-		return nil, fmt.Errorf("%w: COSE_Sign: %s", ErrMalformed, coseErr(err))
-	}
-	if err := checkReencoded(b, m.MarshalCBOR); err != nil {
+	m, err := readSign(b)
+	if err != nil {
 		return nil, err
 	}
 	var h header
@@ -321,15 +311,12 @@ func (r *Record) parseSign(b []byte) ([]byte, error) {
 	if h.ContentType != ContentType || h.Alg != 0 || h.KID != nil || h.X5Chain != nil {
 		return nil, fmt.Errorf("%w: COSE_Sign protected header must hold only content type %q", ErrBadHeader, ContentType)
 	}
-	if !bytes.Equal(m.Headers.RawUnprotected, emptyMap) {
-		return nil, fmt.Errorf("%w: unprotected header must be empty", ErrBadHeader)
-	}
-	if n := len(m.Signatures); n < 2 || n > maxSigners {
-		return nil, fmt.Errorf("%w: COSE_Sign with %d signatures (one signer uses COSE_Sign1; at most %d)", ErrMalformed, n, maxSigners)
+	if n := len(m.Signatures); n < 2 {
+		return nil, fmt.Errorf("%w: COSE_Sign with %d signatures (one signer uses COSE_Sign1)", ErrMalformed, n)
 	}
 	seen := map[string]bool{}
 	for i, s := range m.Signatures {
-		sig, err := parseSigHeader(s.Headers.RawProtected, s.Headers.RawUnprotected, false)
+		sig, err := parseSigHeader(s.Headers.RawProtected, false)
 		if err != nil {
 			return nil, fmt.Errorf("signature %d: %w", i, err)
 		}
@@ -340,34 +327,16 @@ func (r *Record) parseSign(b []byte) ([]byte, error) {
 			return nil, fmt.Errorf("%w: signature %d repeats kid %x", ErrBadHeader, i, sig.KID)
 		}
 		seen[string(sig.KID)] = true
-		sig.index = i
 		r.sigs = append(r.sigs, sig)
 	}
-	r.multi = &m
+	r.multi = m
 	return m.Payload, nil
 }
 
-// checkReencoded requires that re-encoding the decoded message gives the
-// same bytes: the one guard against every non-canonical form (long integer
-// heads, unsorted maps, trailing bytes) in the COSE structure.
-func checkReencoded(b []byte, marshal func() ([]byte, error)) error {
-	again, err := marshal()
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	if !bytes.Equal(again, b) {
-		return fmt.Errorf("%w: COSE structure (%d bytes, canonical form %d bytes)", ErrNonCanonical, len(b), len(again))
-	}
-	return nil
-}
-
-func parseSigHeader(prot, unprot []byte, sign1 bool) (Signature, error) {
+func parseSigHeader(prot []byte, sign1 bool) (Signature, error) {
 	var h header
 	if err := decodeProtected(prot, &h); err != nil {
 		return Signature{}, fmt.Errorf("%w: protected: %v", ErrBadHeader, err)
-	}
-	if !bytes.Equal(unprot, emptyMap) {
-		return Signature{}, fmt.Errorf("%w: unprotected header must be empty", ErrBadHeader)
 	}
 	if h.Alg != int64(cose.AlgorithmEdDSA) {
 		return Signature{}, fmt.Errorf("%w: alg %d, want EdDSA (%d)", ErrBadHeader, h.Alg, cose.AlgorithmEdDSA)
@@ -417,11 +386,12 @@ func parseX5Chain(raw []byte) ([][]byte, error) {
 	return many, nil
 }
 
-// decodeProtected unwraps a protected header's byte string and decodes the
-// map inside it canonically into h.
+// decodeProtected unwraps a protected header's byte string (already read
+// canonically by cborReader) and decodes the map inside it into h.
 func decodeProtected(raw []byte, h *header) error {
-	var inner []byte
-	if err := decodeCanonical(raw, &inner); err != nil {
+	r := cborReader{b: raw}
+	inner, _, err := r.bstr("protected header")
+	if err != nil {
 		return err
 	}
 	return decodeCanonical(inner, h)
@@ -430,23 +400,19 @@ func decodeProtected(raw []byte, h *header) error {
 // decodeCanonical decodes b strictly into v and requires b to be the
 // canonical encoding of what it decoded to.
 func decodeCanonical(b []byte, v any) error {
-	if err := decMode.Unmarshal(b, v); err != nil {
-		return describeDecodeErr(err)
-	}
-	again, err := encMode.Marshal(v)
-	if err != nil {
+	if err := checkCanonical(b); err != nil {
 		return err
 	}
-	if !bytes.Equal(again, b) {
-		return fmt.Errorf("%w (a field is encoded with a longer head, out of order, or explicitly empty)", ErrNonCanonical)
+	if err := decMode.Unmarshal(b, v); err != nil {
+		return describeDecodeErr(err)
 	}
 	return nil
 }
 
 func (r *Record) decodePayload(b []byte) error {
 	var p payload
-	if err := decMode.Unmarshal(b, &p); err != nil {
-		return fmt.Errorf("payload: %w", describeDecodeErr(err))
+	if err := decodeCanonical(b, &p); err != nil {
+		return fmt.Errorf("payload: %w", err)
 	}
 	if !p.Kind.Valid() {
 		return fmt.Errorf("%w: %d", ErrUnknownKind, uint8(p.Kind))
@@ -461,13 +427,6 @@ func (r *Record) decodePayload(b []byte) error {
 	r.Kind, r.Tier, r.Scope = p.Kind, p.Tier, Scope(p.Scope)
 	r.Issued, r.Expires = time.UnixMilli(p.Issued).UTC(), time.UnixMilli(p.Expires).UTC()
 	r.Origin, r.Seq, r.Supersedes, r.Body = p.Origin, p.Seq, p.Supersedes, body
-	again, err := r.encodePayload()
-	if err != nil {
-		return err
-	}
-	if !bytes.Equal(again, b) {
-		return fmt.Errorf("payload: %w (a field is encoded with a longer head, out of order, or explicitly empty)", ErrNonCanonical)
-	}
 	return r.Validate()
 }
 
@@ -491,8 +450,4 @@ func describeDecodeErr(err error) error {
 		return fmt.Errorf("%w: tags are not allowed: %v", ErrMalformed, err)
 	}
 	return fmt.Errorf("%w: %v", ErrMalformed, err)
-}
-
-func coseErr(err error) string {
-	return strings.TrimPrefix(err.Error(), "cbor: ")
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/veraison/go-cose"
 )
 
 var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
@@ -167,5 +168,48 @@ func TestProtocolPlaceholders(t *testing.T) {
 	p.Texts["en"] = AlertText{Short: "Go to {shelter}"}
 	if _, err := Sign(&Record{Kind: KindProtocol, Tier: TierWarning, Scope: City, Issued: t0, Expires: t0.Add(time.Hour), Origin: "server-1", Body: p}, s); err == nil {
 		t.Error("a protocol that lets a pole self-activate an emergency was signed")
+	}
+}
+
+// TestVerifyMatchesGoCOSE holds VerifySignature's own Sig_structure to
+// go-cose's: both must accept what Sign made and refuse a flipped bit.
+func TestVerifyMatchesGoCOSE(t *testing.T) {
+	server, officer := testSigner(t, 1, false), testSigner(t, 2, false)
+	verifier := func(s Signer) cose.Verifier {
+		v, err := cose.NewVerifier(cose.AlgorithmEdDSA, pubOf(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	e := warningAlert()
+	e.Tier = TierEmergency
+	one, two := mustSign(t, warningAlert(), server), mustSign(t, e, server, officer)
+	for _, flip := range []bool{false, true} {
+		b1, b2 := bytes.Clone(one.Raw()), bytes.Clone(two.Raw())
+		if flip {
+			b1[len(b1)-1] ^= 1
+			b2[len(b2)-1] ^= 1
+		}
+		var m1 cose.Sign1Message
+		if err := m1.UnmarshalCBOR(b1); err != nil {
+			t.Fatal(err)
+		}
+		var m2 cose.SignMessage
+		if err := m2.UnmarshalCBOR(b2); err != nil {
+			t.Fatal(err)
+		}
+		r1, err1 := Parse(b1)
+		r2, err2 := Parse(b2)
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		theirs1 := m1.Verify(nil, verifier(server)) == nil
+		theirs2 := m2.Verify(nil, verifier(server), verifier(officer)) == nil
+		ours1 := r1.VerifySignature(0, pubOf(server)) == nil
+		ours2 := r2.VerifySignature(0, pubOf(server)) == nil && r2.VerifySignature(1, pubOf(officer)) == nil
+		if theirs1 != !flip || ours1 != theirs1 || theirs2 != !flip || ours2 != theirs2 {
+			t.Errorf("flip=%v: go-cose %v/%v, ours %v/%v", flip, theirs1, theirs2, ours1, ours2)
+		}
 	}
 }

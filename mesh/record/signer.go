@@ -6,8 +6,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-
-	"github.com/veraison/go-cose"
 )
 
 // KIDSize is the size of a key id: the SHA-256 of the signer's certificate.
@@ -55,12 +53,15 @@ type Signature struct {
 	KID   []byte   // SHA-256 of the signer's DER certificate
 	Chain [][]byte // x5chain header, leaf first, DER; empty when not sent
 
-	index int // position among the record's signatures
 }
 
 // VerifySignature checks signature i of the record against pub. It is the
 // only place a record's signature is checked; mesh/trust decides whose key
 // pub must be.
+//
+// It builds the COSE Sig_structure (RFC 9052 §4.4) itself rather than
+// through go-cose's generic encoder: that is a third of the cost of parsing
+// a record, and TestVerifyMatchesGoCOSE holds the two to the same answer.
 func (r *Record) VerifySignature(i int, pub ed25519.PublicKey) error {
 	if i < 0 || i >= len(r.sigs) {
 		return fmt.Errorf("record: no signature %d (record has %d)", i, len(r.sigs))
@@ -68,20 +69,57 @@ func (r *Record) VerifySignature(i int, pub ed25519.PublicKey) error {
 	if len(pub) != ed25519.PublicKeySize {
 		return fmt.Errorf("record: verify: public key is %d bytes", len(pub))
 	}
-	v, err := cose.NewVerifier(cose.AlgorithmEdDSA, pub)
-	if err != nil {
-		return fmt.Errorf("record: verify: %w", err)
-	}
+	var tbs, sig []byte
 	switch {
 	case r.sign1 != nil:
-		err = r.sign1.Verify(nil, v)
+		tbs = sigStructure(nil, "Signature1", r.sign1.Headers.RawProtected, nil, r.payload)
+		sig = r.sign1.Signature
 	case r.multi != nil:
-		err = r.multi.Signatures[i].Verify(v, r.multi.Headers.RawProtected, r.multi.Payload, nil)
+		s := r.multi.Signatures[i]
+		tbs = sigStructure(nil, "Signature", r.multi.Headers.RawProtected, s.Headers.RawProtected, r.payload)
+		sig = s.Signature
 	default:
 		return errors.New("record: verify: record was never signed")
 	}
-	if err != nil {
+	if !ed25519.Verify(pub, tbs, sig) {
 		return fmt.Errorf("%w: signature %d (kid %x…)", ErrSignature, i, r.sigs[i].KID[:4])
 	}
 	return nil
+}
+
+// sigStructure appends the ToBeSigned bytes of a signature with empty
+// external data: the canonical encoding of
+// [context, body_protected, ?sign_protected, h”, payload], where the
+// protected headers are passed already encoded as byte strings.
+func sigStructure(dst []byte, context string, bodyProtected, signProtected, payload []byte) []byte {
+	n := uint64(4)
+	if signProtected != nil {
+		n = 5
+	}
+	dst = appendHead(dst, 4, n)
+	dst = appendHead(dst, 3, uint64(len(context)))
+	dst = append(dst, context...)
+	dst = append(dst, bodyProtected...)
+	if signProtected != nil {
+		dst = append(dst, signProtected...)
+	}
+	dst = append(dst, 0x40)
+	dst = appendHead(dst, 2, uint64(len(payload)))
+	return append(dst, payload...)
+}
+
+// appendHead appends a CBOR head in its shortest form.
+func appendHead(dst []byte, major byte, n uint64) []byte {
+	m := major << 5
+	switch {
+	case n < 24:
+		return append(dst, m|byte(n))
+	case n <= 0xff:
+		return append(dst, m|24, byte(n))
+	case n <= 0xffff:
+		return append(dst, m|25, byte(n>>8), byte(n))
+	case n <= 0xffffffff:
+		return append(dst, m|26, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	return append(dst, m|27, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32), byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 }

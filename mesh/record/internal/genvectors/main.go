@@ -253,7 +253,7 @@ func vectors() ([]vector, error) {
 		{"non-canonical-integer", "The kind is encoded with a one-byte head (0x18 0x01) instead of inline.", "not in canonical encoding", replace(p, []byte{0x01, 0x01, 0x02}, []byte{0x01, 0x18, 0x01, 0x02})},
 		{"duplicate-key", "The payload map has key 1 twice.", "duplicate map key", replace(p, []byte{0x01, 0x01, 0x02, 0x03}, []byte{0x01, 0x01, 0x01, 0x01})},
 		{"indefinite-length", "The payload map uses an indefinite length.", "indefinite", append(append([]byte{0xbf}, p[1:]...), 0xff)},
-		{"unknown-field", "The payload has an extra key 10.", "unknown field", append(append([]byte{p[0] + 1}, p[1:]...), 0x0a, 0x00)},
+		{"unknown-field", "The payload has an extra key 10.", "unknown field", append(append([]byte{p[0] + 1}, p[1:]...), 0x0a, 0x01)},
 		{"unknown-kind", "The kind is 13.", "unknown kind", replace(p, []byte{0x01, 0x01, 0x02}, []byte{0x01, 0x0d, 0x02})},
 	} {
 		if err := add(rawSigned(c.name, c.desc, c.err, c.payload)); err != nil {

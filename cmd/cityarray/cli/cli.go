@@ -85,8 +85,8 @@ func newRootCmd(e *env) *cobra.Command {
 	// Subcommands, one file each, constructor func newXxxCmd(e *env) *cobra.Command.
 	// Keep this list sorted.
 	root.AddCommand(
-		// newKeysCmd(e),   // keys.go: city PKI keys and certificates (lead adds)
-		// newRecordCmd(e), // record.go: sign, verify, inspect records (lead adds)
+		newKeysCmd(e),
+		newRecordCmd(e),
 		newVersionCmd(e),
 	)
 	return root

@@ -142,23 +142,23 @@ func TestLoggerFromComponent(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	e := newEnv(&stdout, &stderr)
 	root := newRootCmd(e)
-	parent := &cobra.Command{Use: "record"}
+	parent := &cobra.Command{Use: "probe"}
 	parent.AddCommand(&cobra.Command{
-		Use: "verify",
+		Use: "check",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			loggerFrom(cmd).Info("checked")
 			return nil
 		},
 	})
 	root.AddCommand(parent)
-	if err := execute(context.Background(), root, e, []string{"--log-format=json", "record", "verify"}); err != nil {
+	if err := execute(context.Background(), root, e, []string{"--log-format=json", "probe", "check"}); err != nil {
 		t.Fatalf("execute: %v", err)
 	}
 	var rec struct{ Msg, Component string }
 	if err := json.Unmarshal(stderr.Bytes(), &rec); err != nil {
 		t.Fatalf("stderr %q: %v", stderr.String(), err)
 	}
-	if diff := cmp.Diff(struct{ Msg, Component string }{"checked", "record/verify"}, rec); diff != "" {
+	if diff := cmp.Diff(struct{ Msg, Component string }{"checked", "probe/check"}, rec); diff != "" {
 		t.Errorf("log record (-want +got):\n%s", diff)
 	}
 }

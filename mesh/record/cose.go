@@ -113,23 +113,30 @@ func (r *cborReader) end() error {
 // far as go-cose's verifier needs to know.
 var edDSAOnly = cose.ProtectedHeader{cose.HeaderLabelAlgorithm: cose.AlgorithmEdDSA}
 
+// readCommon reads what COSE_Sign1 and COSE_Sign share: the tag, a
+// four-item array, the protected header, the empty unprotected header and
+// the payload.
+func readCommon(r *cborReader, name string, tag uint64) (prot, payload []byte, err error) {
+	if err := r.expect(name+" tag", 6, tag); err != nil {
+		return nil, nil, err
+	}
+	if err := r.expect(name, 4, 4); err != nil {
+		return nil, nil, err
+	}
+	if _, prot, err = r.bstr("protected header"); err != nil {
+		return nil, nil, err
+	}
+	if err := r.emptyMap(); err != nil {
+		return nil, nil, err
+	}
+	payload, _, err = r.bstr("payload")
+	return prot, payload, err
+}
+
 // readSign1 reads a COSE_Sign1: #6.18([protected, {}, payload, signature]).
 func readSign1(b []byte) (*cose.Sign1Message, error) {
 	r := cborReader{b: b}
-	if err := r.expect("COSE_Sign1 tag", 6, 18); err != nil {
-		return nil, err
-	}
-	if err := r.expect("COSE_Sign1", 4, 4); err != nil {
-		return nil, err
-	}
-	_, prot, err := r.bstr("protected header")
-	if err != nil {
-		return nil, err
-	}
-	if err := r.emptyMap(); err != nil {
-		return nil, err
-	}
-	payload, _, err := r.bstr("payload")
+	prot, payload, err := readCommon(&r, "COSE_Sign1", 18)
 	if err != nil {
 		return nil, err
 	}
@@ -151,20 +158,7 @@ func readSign1(b []byte) (*cose.Sign1Message, error) {
 // #6.98([protected, {}, payload, [+ [protected, {}, signature]]]).
 func readSign(b []byte) (*cose.SignMessage, error) {
 	r := cborReader{b: b}
-	if err := r.expect("COSE_Sign tag", 6, 98); err != nil {
-		return nil, err
-	}
-	if err := r.expect("COSE_Sign", 4, 4); err != nil {
-		return nil, err
-	}
-	_, prot, err := r.bstr("protected header")
-	if err != nil {
-		return nil, err
-	}
-	if err := r.emptyMap(); err != nil {
-		return nil, err
-	}
-	payload, _, err := r.bstr("payload")
+	prot, payload, err := readCommon(&r, "COSE_Sign", 98)
 	if err != nil {
 		return nil, err
 	}

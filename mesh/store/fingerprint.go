@@ -1,0 +1,124 @@
+package store
+
+import (
+	"bytes"
+	"cmp"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/bits"
+
+	"github.com/cityarray/cityarray/mesh/record"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Bound is a point in the anti-entropy key space: records are ordered by
+// (expiry, id), and ranges are half-open [lo, hi).
+type Bound struct {
+	Expires int64 // unix milliseconds
+	ID      record.ID
+}
+
+// MinBound is below every record. MaxBound is above every record that can
+// exist (an expiry in the year 292,278,994), and stands for infinity.
+var (
+	MinBound = Bound{Expires: math.MinInt64}
+	MaxBound = Bound{Expires: math.MaxInt64, ID: record.ID{
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	}}
+)
+
+// Compare orders bounds by expiry, then id.
+func (b Bound) Compare(o Bound) int {
+	if c := cmp.Compare(b.Expires, o.Expires); c != 0 {
+		return c
+	}
+	return bytes.Compare(b.ID[:], o.ID[:])
+}
+
+func (b Bound) key() []byte { return timeKey(b.Expires, b.ID) }
+
+func boundOf(k []byte) Bound { return Bound{Expires: getMs(k), ID: idAt(k, 8)} }
+
+// Fingerprint returns the fingerprint and the number of stored records in
+// [lo, hi), expired or not. The fingerprint is the first 16 bytes of
+// SHA-256(sum || count), where sum is the sum of the records' ids read as
+// 256-bit little-endian numbers, modulo 2^256 (32 bytes, little-endian),
+// and count is a uvarint: the range fingerprint of Negentropy (NIP-77). It
+// reads the range once.
+func (s *Store) Fingerprint(lo, hi Bound) (fp [16]byte, count int, err error) {
+	err = s.view(func(t *txn) error {
+		var acc accumulator
+		if err := scanRange(t.exp, lo, hi, func(b Bound) bool { acc.add(b.ID); return true }); err != nil {
+			return err
+		}
+		fp, count = acc.fingerprint(), acc.n
+		return nil
+	})
+	if err != nil {
+		return fp, 0, fmt.Errorf("store: fingerprint: %w", err)
+	}
+	return fp, count, nil
+}
+
+// Keys returns the (expiry, id) keys of the stored records in [lo, hi), in
+// order, at most limit of them (all if limit ≤ 0).
+func (s *Store) Keys(lo, hi Bound, limit int) ([]Bound, error) {
+	var ks []Bound
+	err := s.view(func(t *txn) error {
+		return scanRange(t.exp, lo, hi, func(b Bound) bool {
+			ks = append(ks, b)
+			return limit <= 0 || len(ks) < limit
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: keys: %w", err)
+	}
+	return ks, nil
+}
+
+// scanRange calls fn for each key of the exp bucket in [lo, hi) until it
+// returns false.
+func scanRange(b *bolt.Bucket, lo, hi Bound, fn func(Bound) bool) error {
+	if lo.Compare(hi) >= 0 {
+		return nil
+	}
+	c := b.Cursor()
+	hk := hi.key()
+	for k, _ := c.Seek(lo.key()); k != nil && bytes.Compare(k, hk) < 0; k, _ = c.Next() {
+		if len(k) != 40 {
+			return fmt.Errorf("%w: expiry index key of %d bytes", ErrCorrupt, len(k))
+		}
+		if !fn(boundOf(k)) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// accumulator sums ids modulo 2^256 and counts them.
+type accumulator struct {
+	sum [4]uint64 // little-endian limbs
+	n   int
+}
+
+func (a *accumulator) add(id record.ID) {
+	var carry uint64
+	for i := range a.sum {
+		a.sum[i], carry = bits.Add64(a.sum[i], binary.LittleEndian.Uint64(id[8*i:]), carry)
+	}
+	a.n++
+}
+
+func (a *accumulator) fingerprint() (fp [16]byte) {
+	var buf [32 + binary.MaxVarintLen64]byte
+	for i, l := range a.sum {
+		binary.LittleEndian.PutUint64(buf[8*i:], l)
+	}
+	n := binary.PutUvarint(buf[32:], uint64(a.n))
+	h := sha256.Sum256(buf[:32+n])
+	copy(fp[:], h[:16])
+	return fp
+}

@@ -1,0 +1,178 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// OutboxClass is what an outbox entry is; it decides what may be dropped.
+type OutboxClass uint8
+
+// Outbox classes.
+const (
+	OutboxAck       OutboxClass = 1 // never dropped
+	OutboxTelemetry OutboxClass = 2 // the oldest is dropped when the outbox is full
+)
+
+// String returns the class's name.
+func (c OutboxClass) String() string {
+	switch c {
+	case OutboxAck:
+		return "ack"
+	case OutboxTelemetry:
+		return "telemetry"
+	}
+	return fmt.Sprintf("outbox-class(%d)", uint8(c))
+}
+
+// MaxOutboxData is the largest outbox entry, in bytes.
+const MaxOutboxData = 64 << 10
+
+// OutboxItem is one entry waiting in the outbox.
+type OutboxItem struct {
+	Seq   uint64 // increasing across both classes; never reused
+	Class OutboxClass
+	Data  []byte // owned by the caller
+}
+
+func (c OutboxClass) bucket(t *txn) (*bolt.Bucket, []byte) {
+	if c == OutboxAck {
+		return t.outAck, kOutAcks
+	}
+	return t.outTel, kOutTel
+}
+
+// Enqueue appends data to the outbox and returns its sequence number. When
+// the outbox holds MaxOutbox entries, the oldest telemetry entry is dropped
+// to make room (counted in Stats.OutboxDropped); acks are never dropped, so
+// if the outbox is full of acks Enqueue fails with ErrOutboxFull.
+func (s *Store) Enqueue(class OutboxClass, data []byte) (seq uint64, err error) {
+	if class != OutboxAck && class != OutboxTelemetry {
+		return 0, fmt.Errorf("store: enqueue: %w: class %d", ErrInvalid, uint8(class))
+	}
+	if len(data) > MaxOutboxData {
+		return 0, fmt.Errorf("store: enqueue %s: %w: %d bytes, at most %d", class, ErrInvalid, len(data), MaxOutboxData)
+	}
+	dropped := 0
+	err = s.update(func(t *txn) error {
+		dropped = 0
+		acks, tel := t.counter(kOutAcks), t.counter(kOutTel)
+		for acks+tel >= uint64(s.opts.MaxOutbox) {
+			if tel == 0 {
+				return fmt.Errorf("%w: %d acks are waiting, the bound is %d, and acks are never dropped", ErrOutboxFull, acks, s.opts.MaxOutbox)
+			}
+			k, _ := t.outTel.Cursor().First()
+			if k == nil {
+				return fmt.Errorf("%w: the telemetry count is %d but the bucket is empty", ErrCorrupt, tel)
+			}
+			if err := t.outTel.Delete(k); err != nil {
+				return err
+			}
+			tel--
+			dropped++
+		}
+		if dropped > 0 {
+			if err := t.setCounter(kOutTel, tel); err != nil {
+				return err
+			}
+			if err := t.addCounter(kOutDropped, int64(dropped)); err != nil {
+				return err
+			}
+		}
+		seq = t.counter(kOutSeq) + 1
+		if err := t.setCounter(kOutSeq, seq); err != nil {
+			return err
+		}
+		b, ck := class.bucket(t)
+		var k [8]byte
+		binary.BigEndian.PutUint64(k[:], seq)
+		if err := b.Put(k[:], data); err != nil {
+			return err
+		}
+		return t.addCounter(ck, 1)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: enqueue %s: %w", class, err)
+	}
+	if dropped > 0 {
+		s.log.Debug("outbox full: dropped the oldest telemetry", "dropped", dropped)
+	}
+	return seq, nil
+}
+
+// Peek returns up to n of the oldest outbox entries, acks and telemetry
+// together in sequence order, without removing them.
+func (s *Store) Peek(n int) ([]OutboxItem, error) {
+	var items []OutboxItem
+	err := s.view(func(t *txn) error {
+		ca, ct := t.outAck.Cursor(), t.outTel.Cursor()
+		ka, va := ca.First()
+		kt, vt := ct.First()
+		for len(items) < n && (ka != nil || kt != nil) {
+			if ka != nil && (kt == nil || bytes.Compare(ka, kt) < 0) {
+				items = append(items, outboxItem(OutboxAck, ka, va))
+				ka, va = ca.Next()
+			} else {
+				items = append(items, outboxItem(OutboxTelemetry, kt, vt))
+				kt, vt = ct.Next()
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: peek: %w", err)
+	}
+	return items, nil
+}
+
+func outboxItem(c OutboxClass, k, v []byte) OutboxItem {
+	var seq uint64
+	if len(k) == 8 {
+		seq = binary.BigEndian.Uint64(k)
+	}
+	return OutboxItem{Seq: seq, Class: c, Data: bytes.Clone(v)}
+}
+
+// Ack removes the outbox entries with the given sequence numbers, once
+// they have been delivered. Unknown numbers are ignored, so Ack may be
+// repeated.
+func (s *Store) Ack(seqs ...uint64) error {
+	err := s.update(func(t *txn) error {
+		for _, seq := range seqs {
+			var k [8]byte
+			binary.BigEndian.PutUint64(k[:], seq)
+			for _, c := range []OutboxClass{OutboxAck, OutboxTelemetry} {
+				b, ck := c.bucket(t)
+				if got, _ := b.Cursor().Seek(k[:]); !bytes.Equal(got, k[:]) {
+					continue // (Get cannot tell an empty entry from a missing one)
+				}
+				if err := b.Delete(k[:]); err != nil {
+					return err
+				}
+				if err := t.addCounter(ck, -1); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: ack: %w", err)
+	}
+	return nil
+}
+
+// OutboxLen returns how many acks and telemetry entries are waiting.
+func (s *Store) OutboxLen() (acks, telemetry int, err error) {
+	err = s.view(func(t *txn) error {
+		acks, telemetry = int(t.counter(kOutAcks)), int(t.counter(kOutTel))
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("store: outbox len: %w", err)
+	}
+	return acks, telemetry, nil
+}

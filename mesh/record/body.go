@@ -561,24 +561,26 @@ func validateName(what, s string) error {
 	return nil
 }
 
-// validateFree checks free text: valid UTF-8, no control characters but
-// newline, at most max characters.
+// validateFree checks free text: valid UTF-8, no control characters (C0
+// but newline, DEL, C1), at most max characters. It is on the hot path of
+// Parse, so it works on bytes: UTF-8 is checked once by ValidString, then
+// characters are counted as bytes that do not continue a sequence.
 func validateFree(what, s string, max int) error {
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%w: %s is not valid UTF-8", ErrBadBody, what)
+	}
 	n := 0
-	for i := 0; i < len(s); n++ {
+	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c < utf8.RuneSelf { // ASCII, the common case
-			if (c < 0x20 && c != '\n') || c == 0x7f {
-				return fmt.Errorf("%w: %s has a control character at byte %d", ErrBadBody, what, i)
-			}
-			i++
-			continue
+		if c&0xc0 != 0x80 {
+			n++
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError || (r >= 0x80 && r < 0xa0) {
-			return fmt.Errorf("%w: %s has a control or invalid character at byte %d", ErrBadBody, what, i)
+		switch {
+		case c < 0x20 && c != '\n', c == 0x7f:
+			return fmt.Errorf("%w: %s has a control character at byte %d", ErrBadBody, what, i)
+		case c == 0xc2 && i+1 < len(s) && s[i+1] < 0xa0: // U+0080–U+009F
+			return fmt.Errorf("%w: %s has a control character at byte %d", ErrBadBody, what, i)
 		}
-		i += size
 	}
 	if n > max {
 		return fmt.Errorf("%w: %s is %d characters, at most %d", ErrBadBody, what, n, max)

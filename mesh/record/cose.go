@@ -3,7 +3,6 @@ package record
 import (
 	"bytes"
 	"fmt"
-	"unicode/utf8"
 
 	"github.com/veraison/go-cose"
 )
@@ -212,7 +211,8 @@ const maxDepth = 16
 // bytewise order (so no duplicates), no tags, no floats or simple values,
 // and no map value that is an empty string, zero or empty array, since
 // canonical records omit empty fields rather than encode them. It replaces
-// a decode-and-re-encode round trip at a fraction of the cost.
+// a decode-and-re-encode round trip at a fraction of the cost. UTF-8 is
+// left to the decoder, which rejects invalid text (UTF8RejectInvalid).
 func checkCanonical(b []byte) error {
 	r := cborReader{b: b}
 	if err := r.canonicalItem(0, false); err != nil {
@@ -237,9 +237,6 @@ func (r *cborReader) canonicalItem(depth int, mapValue bool) error {
 	case 2, 3: // byte and text strings
 		if n > uint64(len(r.b)-r.off) {
 			return fmt.Errorf("%w: string at byte %d: %d bytes, only %d left", ErrMalformed, at, n, len(r.b)-r.off)
-		}
-		if major == 3 && !utf8.Valid(r.b[r.off:r.off+int(n)]) {
-			return fmt.Errorf("%w: text at byte %d is not UTF-8", ErrMalformed, at)
 		}
 		r.off += int(n)
 	case 4:

@@ -66,6 +66,7 @@ func TestParseRejects(t *testing.T) {
 		{"indefinite length map", signPayload(t, append(append([]byte{0xbf}, p[1:]...), 0xff)), ErrMalformed, "indefinite"},
 		{"unknown field", signPayload(t, append(replaceOnce(t, p[:1], []byte{0xa8}, []byte{0xa9}), append(p[1:], 0x0a, 0x01)...)), ErrUnknownField, ""},
 		{"tag in payload", signPayload(t, replaceOnce(t, p, []byte{0x01, 0x01, 0x02}, []byte{0x01, 0xc1, 0x01, 0x02})), ErrMalformed, "tag"},
+		{"invalid UTF-8", signPayload(t, replaceOnce(t, p, []byte("Flash flood warning:"), []byte("\xfflash flood warning:"))), ErrMalformed, "UTF-8"},
 		{"explicit zero seq", signPayload(t, explicitZeroSeq(t)), ErrNonCanonical, ""},
 		{"invalid body", signPayload(t, payloadWith(t, func(r *Record) { r.Body.(*Alert).Texts["en"] = AlertText{Short: strings.Repeat("x", 91)} })), ErrBadBody, "at most 90"},
 		{"COSE_Sign with one signature", oneSigCOSESign(t), ErrMalformed, "one signer uses COSE_Sign1"},

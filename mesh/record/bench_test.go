@@ -91,37 +91,6 @@ func BenchmarkParse(b *testing.B) {
 	}
 }
 
-// BenchmarkParseVerify is Parse plus the signature check of a 1 KB record,
-// and, in the same run, its physical floor: a raw ed25519.Verify of the
-// same bytes. It reports the ratio (the target is ≤ 1.2).
-func BenchmarkParseVerify(b *testing.B) {
-	s := testSigner(b, 1, false)
-	raw := kilobyteAlert(b, s).Raw()
-	pub := s.Key.Public().(ed25519.PublicKey)
-	sig := ed25519.Sign(s.Key.(ed25519.PrivateKey), raw)
-	var floor, full time.Duration
-	for b.Loop() {
-		start := time.Now()
-		if !ed25519.Verify(pub, raw, sig) {
-			b.Fatal("floor verify failed")
-		}
-		mid := time.Now()
-		r, err := Parse(raw)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := r.VerifySignature(0, pub); err != nil {
-			b.Fatal(err)
-		}
-		floor += mid.Sub(start)
-		full += time.Since(mid)
-	}
-	n := float64(b.N)
-	b.ReportMetric(float64(floor.Nanoseconds())/n, "floor-ns/op")
-	b.ReportMetric(float64(full.Nanoseconds())/n, "parse+verify-ns/op")
-	b.ReportMetric(float64(full)/float64(floor), "ratio")
-}
-
 func ExampleSign() {
 	key := ed25519.NewKeyFromSeed(make([]byte, 32))
 	s, _ := NewSigner(key, []byte("server certificate DER"), false)

@@ -150,24 +150,7 @@ func (s *Store) insert(t *txn, it item, nowMs int64) error {
 	if err := t.rec.Put(id[:], encodeEntry(it, nowMs)); err != nil {
 		return err
 	}
-	idx := []struct {
-		b *bolt.Bucket
-		k []byte
-	}{
-		{t.exp, timeKey(it.expires, id)},
-		{t.scope, scopeKey(it.scope, it.expires, id)},
-		{t.kind, kindKey(it.kind, it.expires, id)},
-		{t.tier, tierKey(it.tier, it.expires, id)},
-	}
-	if it.kind.Displayable() {
-		idx = append(idx, idx[0])
-		idx[len(idx)-1].b = t.disp
-	}
-	if it.kind == record.KindProtocol {
-		idx = append(idx, idx[0])
-		idx[len(idx)-1].b, idx[len(idx)-1].k = t.proto, timeKey(nowMs, id)
-	}
-	for _, x := range idx {
+	for _, x := range t.indexEntries(id, it.kind, it.tier, it.scope, it.expires, nowMs) {
 		if err := x.b.Put(x.k, nil); err != nil {
 			return err
 		}
@@ -298,18 +281,8 @@ func deleteRecord(t *txn, id record.ID) error {
 	if err != nil {
 		return fmt.Errorf("record %s: %w", id.Short(), err)
 	}
-	dels := []struct {
-		b *bolt.Bucket
-		k []byte
-	}{
-		{t.exp, timeKey(h.expires, id)},
-		{t.scope, scopeKey(h.scope, h.expires, id)},
-		{t.kind, kindKey(h.kind, h.expires, id)},
-		{t.tier, tierKey(h.tier, h.expires, id)},
-		{t.disp, timeKey(h.expires, id)},
-		{t.proto, timeKey(h.refreshed, id)},
-		{t.rec, id[:]}, // last: v points into it
-	}
+	dels := append(t.indexEntries(id, h.kind, h.tier, h.scope, h.expires, h.refreshed),
+		indexEntry{t.rec, id[:], "rec"}) // last: h was decoded from its value
 	for _, d := range dels {
 		if err := d.b.Delete(d.k); err != nil {
 			return err
@@ -404,4 +377,29 @@ func (s *Store) Sweep(now time.Time) (removed int, err error) {
 		s.log.Debug("swept records", "count", removed)
 	}
 	return removed, nil
+}
+
+// indexEntry is one index key of a stored record.
+type indexEntry struct {
+	b    *bolt.Bucket
+	k    []byte
+	name string
+}
+
+// indexEntries returns the index keys a record with these fields has: the
+// one list that insert, delete and the open-time check share.
+func (t *txn) indexEntries(id record.ID, kind record.Kind, tier record.Tier, scope string, expires, refreshed int64) []indexEntry {
+	es := []indexEntry{
+		{t.exp, timeKey(expires, id), "exp"},
+		{t.scope, scopeKey(scope, expires, id), "scope"},
+		{t.kind, kindKey(kind, expires, id), "kind"},
+		{t.tier, tierKey(tier, expires, id), "tier"},
+	}
+	if kind.Displayable() {
+		es = append(es, indexEntry{t.disp, timeKey(expires, id), "disp"})
+	}
+	if kind == record.KindProtocol {
+		es = append(es, indexEntry{t.proto, timeKey(refreshed, id), "proto"})
+	}
+	return es
 }

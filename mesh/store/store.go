@@ -316,27 +316,13 @@ func verifyContents(tx *bolt.Tx) error {
 		if got := record.IDOf(v[h.rawOff:]); got != id {
 			return fmt.Errorf("%w: record %s: its stored bytes hash to %s (damaged on disk)", ErrCorrupt, id.Short(), got.Short())
 		}
-		need := []struct {
-			b    *bolt.Bucket
-			k    []byte
-			name string
-		}{
-			{t.exp, timeKey(h.expires, id), "exp"},
-			{t.scope, scopeKey(h.scope, h.expires, id), "scope"},
-			{t.kind, kindKey(h.kind, h.expires, id), "kind"},
-			{t.tier, tierKey(h.tier, h.expires, id), "tier"},
-		}
 		if h.kind.Displayable() {
-			need = append(need, need[0])
-			need[len(need)-1].b, need[len(need)-1].name = t.disp, "disp"
 			ndisp++
 		}
 		if h.kind == record.KindProtocol {
-			need = append(need, need[0])
-			need[len(need)-1].b, need[len(need)-1].k, need[len(need)-1].name = t.proto, timeKey(h.refreshed, id), "proto"
 			nproto++
 		}
-		for _, n := range need {
+		for _, n := range t.indexEntries(id, h.kind, h.tier, h.scope, h.expires, h.refreshed) {
 			if !hasKey(n.b, n.k) {
 				return fmt.Errorf("%w: record %s is missing from the %s index", ErrCorrupt, id.Short(), n.name)
 			}

@@ -61,9 +61,29 @@ func TestImportDirection(t *testing.T) {
 			if isRole && strings.HasPrefix(im, module+"mesh/netsim") {
 				t.Errorf("%s imports %s: roles must not import the simulated network", dir, im)
 			}
-			if dir == "mesh/record" && (im == "os" || im == "net" || strings.HasPrefix(im, "net/")) {
+			if dir == "mesh/record" && doesIO(im) {
 				t.Errorf("mesh/record imports %s: the wire format does no I/O", im)
 			}
+		}
+	}
+}
+
+func doesIO(im string) bool {
+	return im == "os" || im == "net" || strings.HasPrefix(im, "net/") || im == "log/slog"
+}
+
+// TestReplicaIsPure holds the replica core to STYLE rule 5: no I/O, no
+// logging, no stored state outside itself. It checks the file, since the
+// driver (node.go) shares its package.
+func TestReplicaIsPure(t *testing.T) {
+	f, err := parser.ParseFile(token.NewFileSet(), "mesh/replica.go", nil, parser.ImportsOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, im := range f.Imports {
+		p, _ := strconv.Unquote(im.Path.Value)
+		if doesIO(p) || strings.HasPrefix(p, module+"mesh/store") {
+			t.Errorf("mesh/replica.go imports %s: the replica core does no I/O", p)
 		}
 	}
 }

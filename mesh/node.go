@@ -1,0 +1,342 @@
+package mesh
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/cityarray/cityarray/mesh/atomicfile"
+	"github.com/cityarray/cityarray/mesh/record"
+	"github.com/cityarray/cityarray/mesh/store"
+	"github.com/cityarray/cityarray/mesh/trust"
+)
+
+// Link is one way a node reaches others: gossip, MQTT, LoRa. The node
+// offers it every record it accepts; the link decides whom to send it to
+// (skipping f.From.Peer on itself) and hands what it receives to
+// Node.Deliver.
+type Link interface {
+	// Name identifies the link in sources, counters and logs.
+	Name() string
+	// Offer gives the link an accepted record. It must not block: a link
+	// queues what it cannot send at once.
+	Offer(f Forward)
+}
+
+// Clock tells the time. Tests and the simulator inject their own.
+type Clock interface{ Now() time.Time }
+
+// SystemClock is the machine's clock.
+type SystemClock struct{}
+
+// Now returns time.Now().
+func (SystemClock) Now() time.Time { return time.Now() }
+
+// NodeConfig configures a Node.
+type NodeConfig struct {
+	// ID is this node's id.
+	ID string
+	// Store holds the node's records. Required; the node does not close it.
+	Store *store.Store
+	// Verifier applies the tier table. Required.
+	Verifier *trust.Verifier
+	// StatePath, if set, is where the verifier's state (time floor, replay
+	// windows, revocations) is kept across restarts, as JSON written
+	// atomically.
+	StatePath string
+	// Clock defaults to SystemClock.
+	Clock Clock
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// OnEvent, if set, is called for every event, on the node's goroutine,
+	// after the records have been stored and forwarded. It must not block
+	// for long.
+	OnEvent func(Event)
+	// InboxSize bounds records waiting to be processed (default 8192);
+	// Deliver drops and counts what does not fit.
+	InboxSize int
+	// MaxBatch is how many inbound records one store transaction takes
+	// (default 256).
+	MaxBatch int
+	// TickEvery is how often expired ids are forgotten and the verifier
+	// state saved (default 1 minute).
+	TickEvery time.Duration
+}
+
+// Node drives a Replica: it owns the goroutine that feeds it, does the I/O
+// it asks for (one store transaction per batch, then the links), and keeps
+// the verifier's state on disk.
+type Node struct {
+	cfg   NodeConfig
+	log   *slog.Logger
+	inbox chan inbound
+
+	mu      sync.Mutex // guards replica and links
+	replica *Replica
+	links   []Link
+	dropped uint64 // inbound records refused because the inbox was full
+}
+
+type inbound struct {
+	src  Source
+	raw  []byte
+	rec  *record.Record // for Publish
+	done chan error     // for Publish
+}
+
+// NewNode returns a node over cfg.Store, knowing every record the store
+// holds.
+func NewNode(cfg NodeConfig) (*Node, error) {
+	if cfg.Store == nil || cfg.Verifier == nil {
+		return nil, errors.New("mesh: node needs a store and a verifier")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = SystemClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.InboxSize <= 0 {
+		cfg.InboxSize = 8192
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 256
+	}
+	if cfg.TickEvery <= 0 {
+		cfg.TickEvery = time.Minute
+	}
+	if err := loadState(cfg.StatePath, cfg.Verifier); err != nil {
+		return nil, err
+	}
+	r, err := NewReplica(ReplicaConfig{Node: cfg.ID, Verifier: cfg.Verifier})
+	if err != nil {
+		return nil, err
+	}
+	keys, err := cfg.Store.Keys(store.MinBound, store.MaxBound, 0)
+	if err != nil {
+		return nil, fmt.Errorf("mesh: node %s: %w", cfg.ID, err)
+	}
+	for _, k := range keys {
+		r.Know(k.ID, time.UnixMilli(k.Expires))
+	}
+	return &Node{
+		cfg:     cfg,
+		log:     cfg.Logger.With("component", "mesh", "node", cfg.ID),
+		inbox:   make(chan inbound, cfg.InboxSize),
+		replica: r,
+	}, nil
+}
+
+// ID returns the node's id.
+func (n *Node) ID() string { return n.cfg.ID }
+
+// Store returns the node's store, for links that read it (anti-entropy).
+func (n *Node) Store() *store.Store { return n.cfg.Store }
+
+// Clock returns the node's clock.
+func (n *Node) Clock() Clock { return n.cfg.Clock }
+
+// AddLink adds a link; records accepted from then on are offered to it.
+func (n *Node) AddLink(l Link) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.links = append(n.links, l)
+}
+
+// Known reports whether the node holds id: a cheap check links use before
+// asking a peer for a record.
+func (n *Node) Known(id record.ID) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.replica.Known(id)
+}
+
+// Deliver queues a record's bytes from a link. It never blocks: when the
+// inbox is full the record is dropped and counted (a peer or anti-entropy
+// will offer it again). It reports whether the record was queued.
+func (n *Node) Deliver(src Source, raw []byte) bool {
+	select {
+	case n.inbox <- inbound{src: src, raw: raw}:
+		return true
+	default:
+		n.mu.Lock()
+		n.dropped++
+		n.mu.Unlock()
+		return false
+	}
+}
+
+// Publish hands the node a record it signed, and waits until it has been
+// verified, stored and offered to the links (or refused).
+func (n *Node) Publish(ctx context.Context, rec *record.Record) error {
+	done := make(chan error, 1)
+	select {
+	case n.inbox <- inbound{src: Source{}, rec: rec, done: done}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Counters returns the replica's totals.
+func (n *Node) Counters() Counters {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.replica.Counters()
+}
+
+// Dropped returns how many inbound records were dropped on a full inbox.
+func (n *Node) Dropped() uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.dropped
+}
+
+// Run processes inbound records until ctx ends, then saves the verifier
+// state.
+func (n *Node) Run(ctx context.Context) error {
+	tick := time.NewTicker(n.cfg.TickEvery)
+	defer tick.Stop()
+	batch := make([]inbound, 0, n.cfg.MaxBatch)
+	for {
+		select {
+		case <-ctx.Done():
+			return n.saveState()
+		case <-tick.C:
+			n.mu.Lock()
+			n.replica.Tick(n.cfg.Clock.Now())
+			n.mu.Unlock()
+			if err := n.saveState(); err != nil {
+				n.log.Error("saving verifier state", "err", err)
+			}
+		case in := <-n.inbox:
+			batch = append(batch[:0], in)
+		drain:
+			for len(batch) < cap(batch) {
+				select {
+				case in := <-n.inbox:
+					batch = append(batch, in)
+				default:
+					break drain
+				}
+			}
+			n.process(batch)
+		}
+	}
+}
+
+// process runs one batch through the replica and does what it asks:
+// store, then forward, then report.
+func (n *Node) process(batch []inbound) {
+	now := n.cfg.Clock.Now()
+	var out Output
+	n.mu.Lock()
+	published := map[record.ID]chan error{}
+	for _, in := range batch {
+		if in.rec != nil {
+			before := len(out.Events)
+			n.replica.Publish(in.rec, now, &out)
+			if len(out.Events) == before { // already known: nothing to do
+				in.done <- nil
+			} else {
+				published[in.rec.ID()] = in.done
+			}
+			continue
+		}
+		n.replica.Receive(in.src, in.raw, now, &out)
+	}
+	n.persist(now, &out)
+	links := append([]Link(nil), n.links...)
+	n.mu.Unlock()
+
+	for _, f := range out.Forward {
+		for _, l := range links {
+			l.Offer(f)
+		}
+	}
+	for _, ev := range out.Events {
+		n.logEvent(ev)
+		if done, ok := published[ev.ID]; ok {
+			done <- ev.Err // one event per published record
+			delete(published, ev.ID)
+		}
+		if n.cfg.OnEvent != nil {
+			n.cfg.OnEvent(ev)
+		}
+	}
+}
+
+// persist stores out.Persist in one transaction; if that fails, record by
+// record, so that one bad record does not cost the others.
+func (n *Node) persist(now time.Time, out *Output) {
+	if len(out.Persist) == 0 {
+		return
+	}
+	if _, err := n.cfg.Store.PutBatch(out.Persist, now); err == nil {
+		return
+	}
+	for _, rec := range out.Persist {
+		if _, err := n.cfg.Store.Put(rec, now); err != nil {
+			n.replica.StoreFailed(rec, err, out)
+		}
+	}
+}
+
+func (n *Node) logEvent(ev Event) {
+	switch ev.Kind {
+	case EventAccepted:
+		n.log.Debug("record accepted", "id", ev.ID.Short(), "from", ev.Source.String())
+	case EventRejected:
+		n.log.Warn("record rejected", "id", ev.ID.Short(), "from", ev.Source.String(), "reason", ev.Reason, "err", ev.Err)
+	case EventStoreFailed:
+		n.log.Error("record not stored", "id", ev.ID.Short(), "err", ev.Err)
+	}
+}
+
+// saveState writes the verifier's state to StatePath, atomically.
+func (n *Node) saveState() error {
+	if n.cfg.StatePath == "" {
+		return nil
+	}
+	b, err := json.Marshal(n.cfg.Verifier.State())
+	if err != nil {
+		return fmt.Errorf("mesh: save state: %w", err)
+	}
+	if err := atomicfile.WriteFile(n.cfg.StatePath, b, 0o600, true); err != nil {
+		return fmt.Errorf("mesh: save state: %w", err)
+	}
+	return nil
+}
+
+// loadState restores a verifier's state saved by saveState. A missing file
+// is a fresh node.
+func loadState(path string, v *trust.Verifier) error {
+	if path == "" {
+		return nil
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("mesh: load state: %w", err)
+	}
+	var s trust.State
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("mesh: load state %s: %w (refusing to start with a damaged trust state; move the file away to reset it)", path, err)
+	}
+	if err := v.Restore(s); err != nil {
+		return fmt.Errorf("mesh: load state %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,267 @@
+package city
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"github.com/cityarray/cityarray/mesh"
+	"github.com/cityarray/cityarray/mesh/gossip"
+	"github.com/cityarray/cityarray/mesh/netsim"
+	"github.com/cityarray/cityarray/mesh/record"
+	"github.com/cityarray/cityarray/mesh/store"
+	"github.com/cityarray/cityarray/mesh/trust"
+)
+
+// MeshOptions describes a simulated mesh of poles.
+type MeshOptions struct {
+	// Nodes is how many poles (pole-0001 …), all in zone z1.
+	Nodes int
+	// Link is the default link between any two poles.
+	Link netsim.Link
+	// Seed seeds the network and the gossip links.
+	Seed int64
+	// Dir holds the poles' bbolt files (a temporary directory is made and
+	// removed when empty).
+	Dir string
+	// Baseline runs the Serf-style baseline link instead of gossip.
+	Baseline bool
+	// Memberlist returns the base memberlist configuration for a node
+	// (default memberlist.DefaultLANConfig).
+	Memberlist func() *memberlist.Config
+	// Gossip tunes the gossip link (its Node, Verifier, Cert, Key,
+	// Memberlist, Keys and Label are set by StartMesh).
+	Gossip gossip.Config
+	// OnEvent is called with every node's events.
+	OnEvent func(node int, ev mesh.Event)
+	// Logger defaults to a logger that discards.
+	Logger *slog.Logger
+}
+
+// Mesh is a running simulated mesh.
+type Mesh struct {
+	Net   *netsim.Network
+	PKI   *PKI
+	Nodes []*MeshNode
+	// Server is the simulated control server's identity: every pole knows
+	// its certificate, so its records travel with the kid only.
+	Server *Member
+
+	dir    string
+	ownDir bool
+}
+
+// MeshNode is one pole of a Mesh.
+type MeshNode struct {
+	Name   string
+	Member *Member
+	Node   *mesh.Node
+	Store  *store.Store
+	Gossip *gossip.Link // nil for the baseline
+	ML     *memberlist.Memberlist
+
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// StartMesh starts opts.Nodes poles and joins them into one cluster.
+func StartMesh(opts MeshOptions) (_ *Mesh, err error) {
+	if opts.Nodes < 2 {
+		return nil, fmt.Errorf("city: a mesh needs at least 2 nodes, not %d", opts.Nodes)
+	}
+	if opts.Memberlist == nil {
+		opts.Memberlist = memberlist.DefaultLANConfig
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	now := time.Now()
+	pki, err := NewPKI("simcity", now)
+	if err != nil {
+		return nil, err
+	}
+	server, err := pki.Issue(trust.Identity{Role: trust.RoleServer, ID: "server-1"}, now)
+	if err != nil {
+		return nil, err
+	}
+	m := &Mesh{Net: netsim.New(netsim.Config{Seed: opts.Seed, Default: opts.Link}), PKI: pki, Server: server, dir: opts.Dir}
+	defer func() {
+		if err != nil {
+			m.Close()
+		}
+	}()
+	if m.dir == "" {
+		if m.dir, err = os.MkdirTemp(tmpfsDir(), "cityarray-mesh-"); err != nil {
+			return nil, err
+		}
+		m.ownDir = true
+	}
+	key := []byte("simcity gossip key, 32 bytes!!!!")
+	for i := range opts.Nodes {
+		name := fmt.Sprintf("pole-%04d", i+1)
+		n, err := m.startNode(i, name, opts, key, now)
+		if err != nil {
+			return nil, err
+		}
+		m.Nodes = append(m.Nodes, n)
+	}
+	seed, _ := m.Net.Addr(m.Nodes[0].Name)
+	for _, n := range m.Nodes[1:] {
+		if _, err := n.ML.Join([]string{seed}); err != nil {
+			return nil, fmt.Errorf("city: %s joining: %w", n.Name, err)
+		}
+	}
+	return m, nil
+}
+
+func (m *Mesh) startNode(i int, name string, opts MeshOptions, key []byte, now time.Time) (*MeshNode, error) {
+	member, err := m.PKI.Issue(trust.Identity{Role: trust.RoleDevice, ID: name, Zone: "z1"}, now)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(filepath.Join(m.dir, name+".db"), store.DefaultOptions())
+	if err != nil {
+		return nil, err
+	}
+	v, err := m.PKI.Verifier(now, m.Server)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	var onEvent func(mesh.Event)
+	if opts.OnEvent != nil {
+		onEvent = func(ev mesh.Event) { opts.OnEvent(i, ev) }
+	}
+	node, err := mesh.NewNode(mesh.NodeConfig{ID: name, Store: st, Verifier: v, Logger: opts.Logger, OnEvent: onEvent})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	tr, err := m.Net.Transport(name)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	mc := opts.Memberlist()
+	mc.Transport = tr
+	mc.Logger = log.New(io.Discard, "", 0)
+	mn := &MeshNode{Name: name, Member: member, Node: node, Store: st, done: make(chan error, 1)}
+	if opts.Baseline {
+		bl, err := newBaselineLink(node, mc)
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		mn.ML = bl.ml
+	} else {
+		gc := opts.Gossip
+		gc.Node, gc.Verifier, gc.Cert, gc.Key = node, v, member.Cert, member.Key
+		gc.Memberlist, gc.Keys, gc.Label = mc, [][]byte{key}, "simcity"
+		gc.Seed = uint64(opts.Seed)<<20 | uint64(i+1)
+		gc.Logger = opts.Logger
+		gl, err := gossip.New(gc)
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		mn.Gossip, mn.ML = gl, gl.Memberlist()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	mn.cancel = cancel
+	go func() { mn.done <- node.Run(ctx) }()
+	return mn, nil
+}
+
+// WaitConverged waits until every node sees every other as alive.
+func (m *Mesh) WaitConverged(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		lagging := 0
+		for _, n := range m.Nodes {
+			if n.ML.NumMembers() < len(m.Nodes) {
+				lagging++
+			}
+		}
+		if lagging == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("city: %d of %d nodes still see fewer than %d members after %v", lagging, len(m.Nodes), len(m.Nodes), timeout)
+		}
+		<-tick.C
+	}
+}
+
+// Close stops every node, closes the network and removes the directory
+// if StartMesh made it.
+func (m *Mesh) Close() error {
+	var (
+		errs []error
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+	)
+	for _, n := range m.Nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if n.Gossip != nil {
+				n.Gossip.Close()
+			} else if n.ML != nil {
+				n.ML.Shutdown()
+			}
+			n.cancel()
+			if err := <-n.done; err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+			n.Store.Close()
+		}()
+	}
+	wg.Wait()
+	m.Net.Close()
+	if m.ownDir {
+		os.RemoveAll(m.dir)
+	}
+	return errors.Join(errs...)
+}
+
+// Alert signs a city-wide warning from the simulated control server.
+func (p *PKI) alert(server *Member, seq uint64, now time.Time, text string) (*record.Record, error) {
+	return record.Sign(&record.Record{
+		Kind: record.KindAlert, Tier: record.TierWarning, Scope: record.City,
+		Issued: now, Expires: now.Add(time.Hour), Origin: server.Identity.ID, Seq: seq,
+		Body: &record.Alert{
+			Texts: map[string]record.AlertText{
+				"en": {Short: text, Long: "Leave low areas near the river now and move to higher ground. Do not walk or drive through water.", Speak: text},
+				"es": {Short: "Aviso de inundación: suba a terreno alto", Long: "Salga de las zonas bajas cerca del río y suba a terreno alto. No camine ni conduzca por el agua."},
+			},
+			Severity: "Severe", Urgency: "Immediate", Certainty: "Observed", Category: "Met", Icon: "flood",
+		},
+	}, server.KIDSigner)
+}
+
+// tmpfsDir returns a RAM-backed directory for simulation stores when the
+// machine has one, so that hundreds of fsyncing stores measure the mesh,
+// not the disk.
+func tmpfsDir() string {
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		if f, err := os.CreateTemp("/dev/shm", ".probe"); err == nil {
+			f.Close()
+			os.Remove(f.Name())
+			return "/dev/shm"
+		}
+	}
+	return os.TempDir()
+}

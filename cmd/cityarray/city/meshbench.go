@@ -1,0 +1,157 @@
+package city
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/cityarray/cityarray/mesh"
+	"github.com/cityarray/cityarray/mesh/gossip"
+	"github.com/cityarray/cityarray/mesh/netsim"
+	"github.com/cityarray/cityarray/mesh/record"
+)
+
+// MeshBenchConfig is one `cityarray bench mesh` run.
+type MeshBenchConfig struct {
+	Nodes   int
+	Loss    float64
+	Latency time.Duration
+	Jitter  time.Duration
+	Seed    int64
+	// Alerts is how many alerts are published, one at a time (default 5).
+	Alerts int
+	// Window is how long each alert is watched, for delivery and for the
+	// bytes it costs (default 5 s; the same for both links).
+	Window time.Duration
+	// Gossip tunes the gossip link (fan-outs, graft timeout).
+	Gossip gossip.Config
+	// Progress, if set, is told what the run is doing.
+	Progress func(format string, args ...any)
+}
+
+// MeshBenchResult is one link's figures.
+type MeshBenchResult struct {
+	Delivered    float64       // share of (alert, node) pairs delivered within the window
+	P50, P99     time.Duration // over delivered pairs
+	Max          time.Duration
+	BytesPerNode float64 // bytes sent per node per alert window (packets and streams)
+	IdlePerNode  float64 // bytes per second per node with no alert
+}
+
+// RunMeshBench measures one link (gossip or the baseline) under cfg.
+func RunMeshBench(cfg MeshBenchConfig, baseline bool) (MeshBenchResult, error) {
+	if cfg.Alerts <= 0 {
+		cfg.Alerts = 5
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = 5 * time.Second
+	}
+	progress := cfg.Progress
+	if progress == nil {
+		progress = func(string, ...any) {}
+	}
+	var (
+		mu       sync.Mutex
+		accepted = map[record.ID]map[int]time.Time{}
+		notify   = make(chan struct{}, 1)
+	)
+	m, err := StartMesh(MeshOptions{
+		Nodes: cfg.Nodes, Seed: cfg.Seed, Baseline: baseline, Gossip: cfg.Gossip,
+		Link: netsim.Link{Latency: cfg.Latency, Jitter: cfg.Jitter, Loss: cfg.Loss},
+		OnEvent: func(node int, ev mesh.Event) {
+			if ev.Kind != mesh.EventAccepted {
+				return
+			}
+			at := time.Now()
+			mu.Lock()
+			if got := accepted[ev.ID]; got != nil {
+				got[node] = at
+			}
+			mu.Unlock()
+			select {
+			case notify <- struct{}{}:
+			default:
+			}
+		},
+	})
+	if err != nil {
+		return MeshBenchResult{}, err
+	}
+	defer m.Close()
+	name := "gossip"
+	if baseline {
+		name = "baseline"
+	}
+	progress("%s: %d nodes started, joining", name, cfg.Nodes)
+	if err := m.WaitConverged(time.Duration(cfg.Nodes)*200*time.Millisecond + 30*time.Second); err != nil {
+		return MeshBenchResult{}, err
+	}
+	server := m.Server
+	// Idle cost: what membership alone sends.
+	m.Net.ResetStats()
+	idleStart := time.Now()
+	time.Sleep(2 * time.Second)
+	idle := float64(m.Net.TotalStats().BytesSent+m.Net.TotalStats().StreamBytesSent) / time.Since(idleStart).Seconds() / float64(cfg.Nodes)
+
+	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 77))
+	var lat []time.Duration
+	pairs, delivered := 0, 0
+	var bytes float64
+	for k := range cfg.Alerts {
+		rec, err := m.PKI.alert(server, uint64(k+1), time.Now(), fmt.Sprintf("Flash flood warning %d: move to higher ground now", k+1))
+		if err != nil {
+			return MeshBenchResult{}, err
+		}
+		origin := rng.IntN(cfg.Nodes)
+		mu.Lock()
+		accepted[rec.ID()] = map[int]time.Time{}
+		mu.Unlock()
+		m.Net.ResetStats()
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.Window)
+		err = m.Nodes[origin].Node.Publish(ctx, rec)
+		cancel()
+		if err != nil {
+			return MeshBenchResult{}, fmt.Errorf("publish: %w", err)
+		}
+		deadline := time.NewTimer(cfg.Window)
+		for done := false; !done; {
+			select {
+			case <-notify:
+			case <-deadline.C:
+				done = true
+			}
+		}
+		st := m.Net.TotalStats()
+		bytes += float64(st.BytesSent+st.StreamBytesSent) / float64(cfg.Nodes)
+		mu.Lock()
+		got := accepted[rec.ID()]
+		for i := range cfg.Nodes {
+			if i == origin {
+				continue
+			}
+			pairs++
+			if at, ok := got[i]; ok {
+				delivered++
+				lat = append(lat, at.Sub(start))
+			}
+		}
+		mu.Unlock()
+		progress("%s: alert %d/%d reached %d of %d nodes", name, k+1, cfg.Alerts, len(got)-1, cfg.Nodes-1)
+	}
+	slices.Sort(lat)
+	r := MeshBenchResult{
+		Delivered:    float64(delivered) / float64(pairs),
+		BytesPerNode: bytes / float64(cfg.Alerts),
+		IdlePerNode:  idle,
+	}
+	if len(lat) > 0 {
+		r.P50 = lat[len(lat)*50/100]
+		r.P99 = lat[min(len(lat)-1, len(lat)*99/100)]
+		r.Max = lat[len(lat)-1]
+	}
+	return r, nil
+}

@@ -1,0 +1,109 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime/pprof"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cityarray/cityarray/cmd/cityarray/city"
+)
+
+// newBenchCmd is `cityarray bench`: the figures the issues set, measured
+// next to their baselines in the same run.
+func newBenchCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure the mesh against its baseline on a simulated network",
+	}
+	cmd.AddCommand(newBenchMeshCmd(e))
+	return cmd
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func newBenchMeshCmd(e *env) *cobra.Command {
+	var cfg city.MeshBenchConfig
+	var asJSON, skipBaseline bool
+	var cpuProfile string
+	cmd := &cobra.Command{
+		Use:   "mesh --nodes N --loss P --latency D [--seed S] [--json]",
+		Short: "Time from publishing an alert at one pole until every pole has accepted it",
+		Long: "bench mesh starts N poles on a simulated network (mesh/netsim) with real\n" +
+			"memberlist, stores, signatures and verification, publishes alerts one at a\n" +
+			"time from random poles, and measures delivery, latency and bytes for\n" +
+			"(a) the CITYARRAY gossip link and (b) the baseline: Serf-style memberlist\n" +
+			"broadcasts at LAN defaults, every receiver re-broadcasting once.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfg.Nodes < 2 || cfg.Loss < 0 || cfg.Loss >= 1 || cfg.Latency < 0 {
+				return fmt.Errorf("bench mesh: want --nodes ≥ 2, 0 ≤ --loss < 1, --latency ≥ 0")
+			}
+			log := loggerFrom(cmd)
+			cfg.Progress = func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...)) }
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
+			ours, err := city.RunMeshBench(cfg, false)
+			if err != nil {
+				return fmt.Errorf("bench mesh: gossip: %w", err)
+			}
+			var base city.MeshBenchResult
+			if !skipBaseline {
+				if base, err = city.RunMeshBench(cfg, true); err != nil {
+					return fmt.Errorf("bench mesh: baseline: %w", err)
+				}
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				return enc.Encode(map[string]any{
+					"nodes": cfg.Nodes, "loss": cfg.Loss, "latency_ms": ms(cfg.Latency), "seed": cfg.Seed, "alerts": cfg.Alerts,
+					"delivered_ratio": ours.Delivered, "p50_ms": ms(ours.P50), "p99_ms": ms(ours.P99), "max_ms": ms(ours.Max),
+					"bytes_per_node": ours.BytesPerNode, "idle_bytes_per_s_per_node": ours.IdlePerNode,
+					"baseline_delivered_ratio": base.Delivered, "baseline_p50_ms": ms(base.P50), "baseline_p99_ms": ms(base.P99),
+					"baseline_max_ms": ms(base.Max), "baseline_bytes_per_node": base.BytesPerNode,
+					"baseline_idle_bytes_per_s_per_node": base.IdlePerNode,
+				})
+			}
+			fmt.Fprintf(out, "%d nodes, latency %v, loss %.1f%%, %d alerts, seed %d\n", cfg.Nodes, cfg.Latency, cfg.Loss*100, cfg.Alerts, cfg.Seed)
+			fmt.Fprintf(out, "%-10s %10s %9s %9s %9s %14s %14s\n", "link", "delivered", "p50", "p99", "max", "bytes/node", "idle B/s/node")
+			for _, r := range []struct {
+				name string
+				r    city.MeshBenchResult
+			}{{"gossip", ours}, {"baseline", base}} {
+				fmt.Fprintf(out, "%-10s %9.2f%% %7.0fms %7.0fms %7.0fms %14.0f %14.0f\n", r.name, r.r.Delivered*100, ms(r.r.P50), ms(r.r.P99), ms(r.r.Max), r.r.BytesPerNode, r.r.IdlePerNode)
+			}
+			if ours.P99 > 0 {
+				fmt.Fprintf(out, "p99 %.1fx lower than the baseline, at %.2fx its bytes per node\n", ms(base.P99)/ms(ours.P99), ours.BytesPerNode/base.BytesPerNode)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&cfg.Nodes, "nodes", 200, "number of poles")
+	f.Float64Var(&cfg.Loss, "loss", 0.05, "packet loss, a fraction (0.05 = 5%)")
+	f.DurationVar(&cfg.Latency, "latency", 20*time.Millisecond, "one-way link latency")
+	f.DurationVar(&cfg.Jitter, "jitter", 0, "latency jitter (±)")
+	f.Int64Var(&cfg.Seed, "seed", 1, "random seed of the network and the peer choices")
+	f.IntVar(&cfg.Alerts, "alerts", 5, "alerts to publish, one at a time")
+	f.DurationVar(&cfg.Window, "window", 5*time.Second, "how long each alert is watched")
+	f.BoolVar(&asJSON, "json", false, "print one JSON object")
+	f.IntVar(&cfg.Gossip.Fanout, "fanout", 0, "gossip: members each new record is pushed to (0: the link's default)")
+	f.IntVar(&cfg.Gossip.LazyFanout, "lazy-fanout", 0, "gossip: members told \"I have\" (0: the link's default)")
+	f.DurationVar(&cfg.Gossip.GraftTimeout, "graft-timeout", 0, "gossip: wait before pulling an announced record (0: the link's default)")
+	f.BoolVar(&skipBaseline, "no-baseline", false, "measure the gossip link only")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
+	return cmd
+}

@@ -1,0 +1,533 @@
+package gossip
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"github.com/cityarray/cityarray/mesh"
+	"github.com/cityarray/cityarray/mesh/record"
+	"github.com/cityarray/cityarray/mesh/trust"
+)
+
+// LinkName is the name gossip gives its records' sources.
+const LinkName = "gossip"
+
+// Config configures a gossip link.
+type Config struct {
+	// Node is the mesh node the link feeds and is fed by. Required.
+	Node *mesh.Node
+	// Verifier checks members' certificates at join. Required; usually the
+	// node's own.
+	Verifier *trust.Verifier
+	// Cert and Key are this node's certificate and key: the certificate
+	// goes in the node meta with a signature that proves the key.
+	Cert *x509.Certificate
+	Key  ed25519.PrivateKey
+	// Memberlist is the base memberlist configuration (its timing preset
+	// and transport); nil means memberlist.DefaultLANConfig(). New sets its
+	// Name, delegates, Keyring and Label.
+	Memberlist *memberlist.Config
+	// Keys is the gossip keyring: 16, 24 or 32-byte AES keys, the first
+	// used to encrypt and all tried to decrypt, so keys can be rotated.
+	// Required unless Insecure.
+	Keys [][]byte
+	// Insecure allows a link without a keyring (tests only).
+	Insecure bool
+	// Label keeps cities apart: memberlist prefixes every packet and stream
+	// with it and authenticates it. Required.
+	Label string
+	// Fanout is how many random members a new record is pushed to at once
+	// (default 4); LazyFanout how many others get an "I have" notice
+	// (default 4), from which they pull it if no push arrives.
+	Fanout, LazyFanout int
+	// GraftTimeout is how long a member that heard "I have" waits for a
+	// push before asking for the record (default 80 ms); it doubles on
+	// each retry.
+	GraftTimeout time.Duration
+	// ReliableAbove: records larger than this many bytes go by memberlist's
+	// reliable stream instead of a packet (default 1100).
+	ReliableAbove int
+	// Seed seeds the choice of peers; 0 picks a random seed.
+	Seed uint64
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Link is a mesh.Link over hashicorp/memberlist: membership and failure
+// detection from memberlist, and dissemination of its own (see the package
+// doc).
+type Link struct {
+	cfg   Config
+	name  string
+	node  *mesh.Node
+	ml    *memberlist.Memberlist
+	log   *slog.Logger
+	meta  []byte
+	sends chan func()
+
+	mu      sync.Mutex
+	rng     *rand.Rand
+	pending map[record.ID]*pull
+	members map[string]trust.Identity // checked members
+	stats   Stats
+	closed  bool
+
+	wg sync.WaitGroup
+}
+
+// pull is a record heard of but not yet received.
+type pull struct {
+	from  []string // members that said they have it
+	tries int
+	timer *time.Timer
+}
+
+// Stats are the link's counters.
+type Stats struct {
+	PushSent, PushReceived   uint64
+	IHaveSent, IHaveReceived uint64
+	GraftSent, GraftReceived uint64
+	BadMessages              uint64 // dropped: did not decode
+	RefusedMembers           uint64 // refused at join: bad meta
+	SendQueueFull            uint64 // sends dropped on a full queue
+	SendErrors               uint64
+}
+
+// New creates the link's memberlist and registers the link with the node.
+// Call Join to meet peers and Close when done.
+func New(cfg Config) (*Link, error) {
+	if cfg.Node == nil || cfg.Verifier == nil || cfg.Cert == nil || cfg.Key == nil {
+		return nil, errors.New("gossip: a link needs a node, a verifier, a certificate and a key")
+	}
+	if cfg.Label == "" {
+		return nil, errors.New("gossip: a link needs a city label")
+	}
+	if len(cfg.Keys) == 0 && !cfg.Insecure {
+		return nil, errors.New("gossip: no keyring: pass Keys (16, 24 or 32-byte AES keys)")
+	}
+	if cfg.Fanout <= 0 {
+		cfg.Fanout = 4
+	}
+	if cfg.LazyFanout <= 0 {
+		cfg.LazyFanout = 4
+	}
+	if cfg.GraftTimeout <= 0 {
+		cfg.GraftTimeout = 80 * time.Millisecond
+	}
+	if cfg.ReliableAbove <= 0 {
+		cfg.ReliableAbove = 1100
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	seed := cfg.Seed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	name := cfg.Node.ID()
+	l := &Link{
+		cfg:     cfg,
+		name:    name,
+		node:    cfg.Node,
+		log:     cfg.Logger.With("component", "gossip", "node", name),
+		sends:   make(chan func(), 4096),
+		rng:     rand.New(rand.NewPCG(seed, 0x9055)),
+		pending: map[record.ID]*pull{},
+		members: map[string]trust.Identity{},
+	}
+	meta, err := makeMeta(cfg.Cert, cfg.Key, cfg.Label, name)
+	if err != nil {
+		return nil, err
+	}
+	l.meta = meta
+
+	mc := cfg.Memberlist
+	if mc == nil {
+		mc = memberlist.DefaultLANConfig()
+	}
+	c := *mc
+	c.Name = name
+	c.Label = cfg.Label
+	// Records are signed CBOR and compress poorly, and memberlist
+	// compresses every packet with a fresh LZW table: on a small CPU
+	// that costs more time than the bytes it saves.
+	c.EnableCompression = false
+	c.Delegate = (*delegate)(l)
+	c.Alive = (*delegate)(l)
+	c.Merge = (*delegate)(l)
+	c.Events = (*delegate)(l)
+	if c.Logger == nil && c.LogOutput == nil {
+		c.Logger = log.New(io.Discard, "", 0)
+	}
+	if len(cfg.Keys) > 0 {
+		kr, err := memberlist.NewKeyring(cfg.Keys[1:], cfg.Keys[0])
+		if err != nil {
+			return nil, fmt.Errorf("gossip: keyring: %w", err)
+		}
+		c.Keyring = kr
+		c.GossipVerifyIncoming, c.GossipVerifyOutgoing = true, true
+	}
+	for range 2 {
+		l.wg.Add(1)
+		go l.sender()
+	}
+	ml, err := memberlist.Create(&c)
+	if err != nil {
+		l.Close()
+		return nil, fmt.Errorf("gossip: %w", err)
+	}
+	l.ml = ml
+	cfg.Node.AddLink(l)
+	return l, nil
+}
+
+// Name returns LinkName.
+func (l *Link) Name() string { return LinkName }
+
+// Memberlist returns the underlying memberlist, for status and tests.
+func (l *Link) Memberlist() *memberlist.Memberlist { return l.ml }
+
+// Join meets the cluster through the given addresses and returns how many
+// it reached.
+func (l *Link) Join(addrs []string) (int, error) { return l.ml.Join(addrs) }
+
+// Stats returns the link's counters.
+func (l *Link) Stats() Stats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.stats
+}
+
+// Close leaves the cluster and stops the link's goroutines.
+func (l *Link) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	for id, p := range l.pending {
+		p.timer.Stop()
+		delete(l.pending, id)
+	}
+	l.mu.Unlock()
+	var err error
+	if l.ml != nil {
+		err = l.ml.Shutdown()
+	}
+	close(l.sends)
+	l.wg.Wait()
+	return err
+}
+
+// Run is reserved for the link's periodic work; it returns when ctx ends.
+func (l *Link) Run(ctx context.Context) error {
+	<-ctx.Done()
+	return nil
+}
+
+// sender runs queued sends, so that Offer and memberlist's handlers never
+// wait on the network.
+func (l *Link) sender() {
+	defer l.wg.Done()
+	for f := range l.sends {
+		f()
+	}
+}
+
+// enqueue queues a send; a full queue drops it (the lazy path or
+// anti-entropy repairs what is lost).
+func (l *Link) enqueue(f func()) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return
+	}
+	select {
+	case l.sends <- f:
+	default:
+		l.stats.SendQueueFull++
+	}
+}
+
+// Offer pushes an accepted record to Fanout random members and tells
+// LazyFanout others that this node has it. The member it came from is
+// skipped.
+func (l *Link) Offer(f mesh.Forward) {
+	skip := ""
+	if f.From.Link == LinkName {
+		skip = f.From.Peer
+	}
+	peers := l.pick(l.cfg.Fanout+l.cfg.LazyFanout, skip)
+	eager := peers[:min(len(peers), l.cfg.Fanout)]
+	lazy := peers[len(eager):]
+	raw := f.Record.Raw()
+	id := f.Record.ID()
+	l.enqueue(func() {
+		push, err := (&message{typ: msgPush, from: l.name, record: raw}).encode(nil)
+		if err != nil {
+			return
+		}
+		if len(raw) > l.cfg.ReliableAbove {
+			// Each reliable send dials a stream: in parallel, so that the
+			// last peer does not wait for every other dial.
+			var wg sync.WaitGroup
+			for _, p := range eager {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					l.send(p, push, true)
+				}()
+			}
+			wg.Wait()
+		} else {
+			for _, p := range eager {
+				l.send(p, push, false)
+			}
+		}
+		l.countN(&l.stats.PushSent, len(eager))
+		if len(lazy) == 0 {
+			return
+		}
+		ihave, err := (&message{typ: msgIHave, from: l.name, ids: []record.ID{id}}).encode(nil)
+		if err != nil {
+			return
+		}
+		for _, p := range lazy {
+			l.send(p, ihave, false)
+		}
+		l.countN(&l.stats.IHaveSent, len(lazy))
+	})
+}
+
+// pick returns up to n distinct random live members other than this node
+// and skip.
+func (l *Link) pick(n int, skip string) []*memberlist.Node {
+	if l.ml == nil {
+		return nil
+	}
+	all := l.ml.Members()
+	cands := all[:0]
+	for _, m := range all {
+		if m.Name != l.name && m.Name != skip {
+			cands = append(cands, m)
+		}
+	}
+	l.mu.Lock()
+	for i := 0; i < n && i < len(cands); i++ {
+		j := i + l.rng.IntN(len(cands)-i)
+		cands[i], cands[j] = cands[j], cands[i]
+	}
+	l.mu.Unlock()
+	return cands[:min(n, len(cands))]
+}
+
+func (l *Link) send(to *memberlist.Node, msg []byte, reliable bool) {
+	var err error
+	if reliable {
+		err = l.ml.SendReliable(to, msg)
+	} else {
+		err = l.ml.SendBestEffort(to, msg)
+	}
+	if err != nil {
+		l.countN(&l.stats.SendErrors, 1)
+		l.log.Debug("send failed", "to", to.Name, "err", err)
+	}
+}
+
+func (l *Link) member(name string) *memberlist.Node {
+	for _, m := range l.ml.Members() {
+		if m.Name == name {
+			return m
+		}
+	}
+	return nil
+}
+
+func (l *Link) countN(c *uint64, n int) {
+	l.mu.Lock()
+	*c += uint64(n)
+	l.mu.Unlock()
+}
+
+// handle processes one decoded message from a member.
+func (l *Link) handle(m *message) {
+	switch m.typ {
+	case msgPush:
+		l.countN(&l.stats.PushReceived, 1)
+		l.node.Deliver(mesh.Source{Link: LinkName, Peer: m.from}, append([]byte(nil), m.record...))
+	case msgIHave:
+		l.countN(&l.stats.IHaveReceived, 1)
+		for _, id := range m.ids {
+			if !l.node.Known(id) {
+				l.heard(id, m.from)
+			}
+		}
+	case msgGraft:
+		l.countN(&l.stats.GraftReceived, 1)
+		ids := append([]record.ID(nil), m.ids...)
+		from := m.from
+		l.enqueue(func() { l.sendRecords(from, ids) })
+	case msgReconcile:
+		// Anti-entropy sessions arrive with the heal work.
+	}
+}
+
+// heard notes that from has id; if no push arrives within GraftTimeout,
+// the record is asked for.
+func (l *Link) heard(id record.ID, from string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return
+	}
+	if p, ok := l.pending[id]; ok {
+		p.from = append(p.from, from)
+		return
+	}
+	p := &pull{from: []string{from}}
+	l.pending[id] = p
+	p.timer = time.AfterFunc(l.cfg.GraftTimeout, func() { l.graft(id) })
+}
+
+// graft asks the next member that has id for it, unless it has arrived,
+// and tries again with a doubled wait, five times at most.
+func (l *Link) graft(id record.ID) {
+	l.mu.Lock()
+	p, ok := l.pending[id]
+	if !ok || l.closed {
+		l.mu.Unlock()
+		return
+	}
+	if l.node.Known(id) || p.tries >= 5 {
+		delete(l.pending, id)
+		l.mu.Unlock()
+		return
+	}
+	from := p.from[p.tries%len(p.from)]
+	p.tries++
+	p.timer = time.AfterFunc(l.cfg.GraftTimeout<<p.tries, func() { l.graft(id) })
+	l.mu.Unlock()
+	l.enqueue(func() {
+		to := l.member(from)
+		if to == nil {
+			return
+		}
+		msg, err := (&message{typ: msgGraft, from: l.name, ids: []record.ID{id}}).encode(nil)
+		if err != nil {
+			return
+		}
+		l.send(to, msg, false)
+		l.countN(&l.stats.GraftSent, 1)
+	})
+}
+
+// sendRecords pushes the records with the given ids, from the store, to
+// the member named to.
+func (l *Link) sendRecords(to string, ids []record.ID) {
+	m := l.member(to)
+	if m == nil {
+		return
+	}
+	for _, id := range ids {
+		rec, err := l.node.Store().Get(id)
+		if err != nil {
+			continue // expired, swept, or never here
+		}
+		msg, err := (&message{typ: msgPush, from: l.name, record: rec.Raw()}).encode(nil)
+		if err != nil {
+			continue
+		}
+		l.send(m, msg, len(rec.Raw()) > l.cfg.ReliableAbove)
+		l.countN(&l.stats.PushSent, 1)
+	}
+}
+
+// delegate implements memberlist's delegates on the link.
+type delegate Link
+
+func (d *delegate) link() *Link { return (*Link)(d) }
+
+// NodeMeta returns this node's certificate proof.
+func (d *delegate) NodeMeta(limit int) []byte { return d.meta }
+
+// NotifyMsg takes a user message from memberlist.
+func (d *delegate) NotifyMsg(b []byte) {
+	l := d.link()
+	m, err := decode(b)
+	if err != nil {
+		l.countN(&l.stats.BadMessages, 1)
+		l.log.Debug("bad message dropped", "err", err)
+		return
+	}
+	l.handle(m)
+}
+
+// GetBroadcasts: records are pushed directly, not piggybacked.
+func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
+
+// LocalState and MergeRemoteState carry nothing yet: anti-entropy runs
+// on its own messages.
+func (d *delegate) LocalState(join bool) []byte { return nil }
+
+// MergeRemoteState: see LocalState.
+func (d *delegate) MergeRemoteState(buf []byte, join bool) {}
+
+// NotifyAlive refuses a member whose meta does not prove its certificate.
+func (d *delegate) NotifyAlive(peer *memberlist.Node) error {
+	return d.link().admit(peer)
+}
+
+// NotifyMerge refuses a merge with a cluster holding any such member.
+func (d *delegate) NotifyMerge(peers []*memberlist.Node) error {
+	for _, p := range peers {
+		if err := d.link().admit(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// NotifyJoin, NotifyLeave and NotifyUpdate follow membership.
+func (d *delegate) NotifyJoin(n *memberlist.Node) {}
+
+// NotifyLeave: see NotifyJoin.
+func (d *delegate) NotifyLeave(n *memberlist.Node) {}
+
+// NotifyUpdate: see NotifyJoin.
+func (d *delegate) NotifyUpdate(n *memberlist.Node) {}
+
+// admit checks a member's meta once per distinct meta.
+func (l *Link) admit(p *memberlist.Node) error {
+	if p.Name == l.name {
+		return nil
+	}
+	key := p.Name + "\x00" + string(p.Meta)
+	l.mu.Lock()
+	_, ok := l.members[key]
+	l.mu.Unlock()
+	if ok {
+		return nil
+	}
+	id, err := checkMeta(l.cfg.Verifier, p.Meta, l.cfg.Label, p.Name, l.node.Clock().Now())
+	if err != nil {
+		l.countN(&l.stats.RefusedMembers, 1)
+		l.log.Warn("member refused", "member", p.Name, "err", err)
+		return err
+	}
+	l.mu.Lock()
+	l.members[key] = id
+	l.mu.Unlock()
+	return nil
+}

@@ -28,6 +28,64 @@
 // the few members the pushes miss under loss, in a few round trips rather
 // than a gossip interval.
 //
+// # Anti-entropy
+//
+// Pushes and grafts are best effort; anti-entropy is the repair of last
+// resort. Two members reconcile their stores with mesh/store's range
+// fingerprints (a Negentropy-style exchange over the (expires, id) keys
+// of the records that have not expired): the initiator sends
+// store.Reconciler.Initiate, each side passes every message it receives
+// to Respond and sends back the reply, until one is done. A session is
+// keyed by the peer and an id the initiator picks; its messages go by
+// memberlist's reliable stream from the link's send workers (never from
+// memberlist's handlers), one message of a session at a time. At most
+// MaxSessions (8) run at once and one per pair of members (when two start
+// one at once, the one started by the lower name goes on); a session
+// silent for 30 s is dropped. A reconcile message with an empty body ends
+// a session (refused, or abandoned after a bad message).
+//
+// Both sides learn the whole difference. Each asks for what it lacks
+// with "fetch" messages and is answered with pushes over reliable
+// streams; neither pushes unasked, so a record crosses once, and an id
+// already asked for (in another session) is not asked again for 10 s.
+// What arrives is delivered to the node like any push: verified, never
+// trusted. A record fetched from a member that had just re-joined is not
+// pushed on (every member syncs with a re-joined member by itself, see
+// below); one fetched from any other member spreads like a new record.
+//
+// Sessions start on three triggers:
+//
+//   - memberlist's push/pull: LocalState carries a summary (name,
+//     fingerprint and count of the live records, see summary); if the
+//     summaries differ, the member whose name sorts lower starts a
+//     session with the other;
+//   - a re-join: when a member this node knew comes back (NotifyJoin
+//     after a partition, crash or restart), the node syncs at once with
+//     one random member among those that re-joined within a second; a
+//     burst of re-joins (a healed partition) costs each member one
+//     session, and a failed one is retried with another member;
+//   - every AntiEntropyInterval (30 s), with one random member: the
+//     backstop.
+//
+// # Re-join
+//
+// memberlist forgets a dead member after GossipToTheDeadTime and never
+// contacts it again, so two halves of a partition that outlast it never
+// merge by themselves. The link remembers every member it has seen alive
+// (name, address, last seen; forgotten after 72 h unseen, or when it
+// leaves on purpose) and, if SnapshotPath is set, keeps them in a JSON
+// snapshot written atomically when they change (Serf's snapshot). Run
+// tries, on start and every RejoinInterval (10 s), to Join remembered
+// members that are not alive: up to 8 of them in random order, one at a
+// time, stopping at the first that answers (one Join brings its whole
+// side back; memberlist gossips the rest). After the first round, a
+// member runs a round with probability 3 / live members, so that each
+// side of a partition makes about three attempts per interval rather than
+// one per member: a Join is a full push/pull of the member list, and a
+// side that all re-joined at once would pay that hundreds of times over.
+// That heals a partition of any length, and brings a restarted node back
+// to the members of its snapshot.
+//
 // Messages are memberlist user messages with a small strict layout (see
 // message.go); a message that does not decode is dropped and counted. A
 // pushed record goes to the node like any other: verified before it is

@@ -1,7 +1,6 @@
 package gossip
 
 import (
-	"context"
 	"crypto/ed25519"
 	"crypto/x509"
 	"errors"
@@ -49,7 +48,9 @@ type Config struct {
 	Label string
 	// Fanout is how many random members a new record is pushed to at once
 	// (default 4); LazyFanout how many others get an "I have" notice
-	// (default 4), from which they pull it if no push arrives.
+	// (default 6), from which they pull it if no push arrives. A member
+	// that neither push nor notice reaches waits for anti-entropy, so the
+	// cheap notices go wide.
 	Fanout, LazyFanout int
 	// GraftTimeout is how long a member that heard "I have" waits for a
 	// push before asking for the record (default 80 ms); it doubles on
@@ -58,6 +59,28 @@ type Config struct {
 	// ReliableAbove: records larger than this many bytes go by memberlist's
 	// reliable stream instead of a packet (default 1100).
 	ReliableAbove int
+	// AntiEntropyInterval is how often Run reconciles the store with one
+	// random member (default DefaultAntiEntropyInterval, 30 s; 0 means the
+	// default). It is only the backstop: members also reconcile when
+	// memberlist's push/pull finds their stores differ and at once when a
+	// member they knew re-joins (see the package doc).
+	AntiEntropyInterval time.Duration
+	// MaxSessions caps concurrent anti-entropy sessions, both roles
+	// (default DefaultMaxSessions, 8); a session offered beyond it is
+	// refused.
+	MaxSessions int
+	// SnapshotPath, if set, is where the link keeps every member it has
+	// seen alive (name, address, last seen) as JSON written atomically, so
+	// that a restarted node re-joins them. Members unseen for PeerForget
+	// (72 h) are dropped. Without it the link remembers members in memory
+	// only.
+	SnapshotPath string
+	// RejoinInterval is how often Run tries to re-join remembered members
+	// that are not alive (default DefaultRejoinInterval, 10 s; 0 means the
+	// default). memberlist forgets a member some seconds after it is
+	// declared dead and never contacts it again; this loop is what heals
+	// a partition of any length.
+	RejoinInterval time.Duration
 	// Seed seeds the choice of peers; 0 picks a random seed.
 	Seed uint64
 	// Logger defaults to slog.Default().
@@ -76,6 +99,9 @@ type Link struct {
 	meta  []byte
 	sends chan func()
 
+	ae    *antiEntropy // anti-entropy sessions (antientropy.go)
+	peers *peerBook    // members seen alive, the snapshot (rejoin.go)
+
 	mu      sync.Mutex
 	rng     *rand.Rand
 	pending map[record.ID]*pull
@@ -85,6 +111,14 @@ type Link struct {
 
 	wg sync.WaitGroup
 }
+
+// A member asks for an announced record at most maxGraftTries times, from
+// each announcer in turn, waiting GraftTimeout, then twice that, and so on
+// up to maxGraftWait; after that anti-entropy is the repair.
+const (
+	maxGraftTries = 8
+	maxGraftWait  = 640 * time.Millisecond
+)
 
 // pull is a record heard of but not yet received.
 type pull struct {
@@ -102,6 +136,28 @@ type Stats struct {
 	RefusedMembers           uint64 // refused at join: bad meta
 	SendQueueFull            uint64 // sends dropped on a full queue
 	SendErrors               uint64
+
+	// Anti-entropy.
+	SessionsStarted   uint64 // sessions this node initiated
+	SessionsAnswered  uint64 // sessions a member initiated with this node
+	SessionsCompleted uint64 // sessions, either role, that ran to the end
+	SessionsFailed    uint64 // ended by an error, a refusal, a lost member or 30 s of silence
+	SessionsRefused   uint64 // offered sessions refused: MaxSessions, or crossing one of ours
+	FetchSent         uint64 // fetch messages sent
+	FetchReceived     uint64 // fetch messages received
+	// AntiEntropyFetched counts records received in answer to a fetch,
+	// AntiEntropySent records sent in answer to one.
+	AntiEntropyFetched, AntiEntropySent uint64
+	// ReconcileBytesSent and ReconcileBytesReceived count reconcile
+	// messages, gossip header included.
+	ReconcileBytesSent, ReconcileBytesReceived uint64
+	BadReconcile                               uint64 // reconcile bodies the store refused
+	StaleReconcile                             uint64 // reconcile messages for sessions that had ended
+	BadSummaries                               uint64 // push/pull summaries that did not decode
+
+	// Re-join.
+	RejoinAttempts  uint64 // memberlist Joins tried by the re-join loop
+	RejoinSuccesses uint64 // of those, Joins that reached the member
 }
 
 // New creates the link's memberlist and registers the link with the node.
@@ -120,13 +176,22 @@ func New(cfg Config) (*Link, error) {
 		cfg.Fanout = 4
 	}
 	if cfg.LazyFanout <= 0 {
-		cfg.LazyFanout = 4
+		cfg.LazyFanout = 6
 	}
 	if cfg.GraftTimeout <= 0 {
 		cfg.GraftTimeout = 80 * time.Millisecond
 	}
 	if cfg.ReliableAbove <= 0 {
 		cfg.ReliableAbove = 1100
+	}
+	if cfg.AntiEntropyInterval <= 0 {
+		cfg.AntiEntropyInterval = DefaultAntiEntropyInterval
+	}
+	if cfg.MaxSessions <= 0 {
+		cfg.MaxSessions = DefaultMaxSessions
+	}
+	if cfg.RejoinInterval <= 0 {
+		cfg.RejoinInterval = DefaultRejoinInterval
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -145,7 +210,9 @@ func New(cfg Config) (*Link, error) {
 		rng:     rand.New(rand.NewPCG(seed, 0x9055)),
 		pending: map[record.ID]*pull{},
 		members: map[string]trust.Identity{},
+		ae:      newAntiEntropy(),
 	}
+	l.peers = l.newPeerBook(cfg.SnapshotPath)
 	meta, err := makeMeta(cfg.Cert, cfg.Key, cfg.Label, name)
 	if err != nil {
 		return nil, err
@@ -163,6 +230,12 @@ func New(cfg Config) (*Link, error) {
 	// compresses every packet with a fresh LZW table: on a small CPU
 	// that costs more time than the bytes it saves.
 	c.EnableCompression = false
+	// Membership state carries each member's certificate in its meta, so a
+	// push/pull is large; records do not depend on it (they have their own
+	// anti-entropy), so it runs at half the LAN rate unless asked.
+	if mc == nil || c.PushPullInterval == memberlist.DefaultLANConfig().PushPullInterval {
+		c.PushPullInterval *= 2
+	}
 	c.Delegate = (*delegate)(l)
 	c.Alive = (*delegate)(l)
 	c.Merge = (*delegate)(l)
@@ -209,7 +282,8 @@ func (l *Link) Stats() Stats {
 	return l.stats
 }
 
-// Close leaves the cluster and stops the link's goroutines.
+// Close saves the peer snapshot, leaves the cluster and stops the link's
+// goroutines (Run returns).
 func (l *Link) Close() error {
 	l.mu.Lock()
 	if l.closed {
@@ -222,6 +296,9 @@ func (l *Link) Close() error {
 		delete(l.pending, id)
 	}
 	l.mu.Unlock()
+	l.ae.close()
+	close(l.peers.stop)
+	l.saveSnapshot()
 	var err error
 	if l.ml != nil {
 		err = l.ml.Shutdown()
@@ -229,12 +306,6 @@ func (l *Link) Close() error {
 	close(l.sends)
 	l.wg.Wait()
 	return err
-}
-
-// Run is reserved for the link's periodic work; it returns when ctx ends.
-func (l *Link) Run(ctx context.Context) error {
-	<-ctx.Done()
-	return nil
 }
 
 // sender runs queued sends, so that Offer and memberlist's handlers never
@@ -265,6 +336,9 @@ func (l *Link) enqueue(f func()) {
 // LazyFanout others that this node has it. The member it came from is
 // skipped.
 func (l *Link) Offer(f mesh.Forward) {
+	if l.repaired(f.Record.ID()) {
+		return // anti-entropy fetched it: see repaired
+	}
 	skip := ""
 	if f.From.Link == LinkName {
 		skip = f.From.Peer
@@ -366,6 +440,7 @@ func (l *Link) handle(m *message) {
 	switch m.typ {
 	case msgPush:
 		l.countN(&l.stats.PushReceived, 1)
+		l.notePush(m.record)
 		l.node.Deliver(mesh.Source{Link: LinkName, Peer: m.from}, append([]byte(nil), m.record...))
 	case msgIHave:
 		l.countN(&l.stats.IHaveReceived, 1)
@@ -380,7 +455,16 @@ func (l *Link) handle(m *message) {
 		from := m.from
 		l.enqueue(func() { l.sendRecords(from, ids) })
 	case msgReconcile:
-		// Anti-entropy sessions arrive with the heal work.
+		body := append([]byte(nil), m.body...)
+		mm := *m
+		mm.body = body
+		size := 3 + len(m.from) + 9 + len(body)
+		l.enqueue(func() { l.onReconcile(&mm, size) })
+	case msgFetch:
+		l.countN(&l.stats.FetchReceived, 1)
+		ids := append([]record.ID(nil), m.ids...)
+		from := m.from
+		l.enqueue(func() { l.serveFetch(from, ids) })
 	}
 }
 
@@ -402,7 +486,7 @@ func (l *Link) heard(id record.ID, from string) {
 }
 
 // graft asks the next member that has id for it, unless it has arrived,
-// and tries again with a doubled wait, five times at most.
+// and tries again with a doubled wait (see maxGraftTries).
 func (l *Link) graft(id record.ID) {
 	l.mu.Lock()
 	p, ok := l.pending[id]
@@ -410,14 +494,14 @@ func (l *Link) graft(id record.ID) {
 		l.mu.Unlock()
 		return
 	}
-	if l.node.Known(id) || p.tries >= 5 {
+	if l.node.Known(id) || p.tries >= maxGraftTries {
 		delete(l.pending, id)
 		l.mu.Unlock()
 		return
 	}
 	from := p.from[p.tries%len(p.from)]
 	p.tries++
-	p.timer = time.AfterFunc(l.cfg.GraftTimeout<<p.tries, func() { l.graft(id) })
+	p.timer = time.AfterFunc(min(l.cfg.GraftTimeout<<p.tries, maxGraftWait), func() { l.graft(id) })
 	l.mu.Unlock()
 	l.enqueue(func() {
 		to := l.member(from)
@@ -477,12 +561,21 @@ func (d *delegate) NotifyMsg(b []byte) {
 // GetBroadcasts: records are pushed directly, not piggybacked.
 func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
 
-// LocalState and MergeRemoteState carry nothing yet: anti-entropy runs
-// on its own messages.
-func (d *delegate) LocalState(join bool) []byte { return nil }
+// LocalState is this node's summary for memberlist's push/pull: its name
+// and the fingerprint and count of its live records (see summary).
+func (d *delegate) LocalState(join bool) []byte {
+	l := d.link()
+	s, err := l.localSummary()
+	if err != nil {
+		l.log.Error("anti-entropy: summary", "err", err)
+		return nil
+	}
+	return s.appendTo(nil)
+}
 
-// MergeRemoteState: see LocalState.
-func (d *delegate) MergeRemoteState(buf []byte, join bool) {}
+// MergeRemoteState compares a member's summary with this node's and, if
+// they differ, reconciles (the member whose name sorts lower starts).
+func (d *delegate) MergeRemoteState(buf []byte, join bool) { d.link().mergeSummary(buf) }
 
 // NotifyAlive refuses a member whose meta does not prove its certificate.
 func (d *delegate) NotifyAlive(peer *memberlist.Node) error {
@@ -499,14 +592,25 @@ func (d *delegate) NotifyMerge(peers []*memberlist.Node) error {
 	return nil
 }
 
-// NotifyJoin, NotifyLeave and NotifyUpdate follow membership.
-func (d *delegate) NotifyJoin(n *memberlist.Node) {}
+// NotifyJoin remembers the member for the re-join loop and, if this node
+// knew it before (a re-join after a partition or a restart), syncs with
+// it at once. memberlist calls it under its lock.
+func (d *delegate) NotifyJoin(n *memberlist.Node) {
+	if l := d.link(); l.noteMember(n) {
+		l.rejoinedMember(n.Name)
+	}
+}
 
-// NotifyLeave: see NotifyJoin.
-func (d *delegate) NotifyLeave(n *memberlist.Node) {}
+// NotifyLeave forgets a member that left on purpose; a dead one is kept
+// for the re-join loop.
+func (d *delegate) NotifyLeave(n *memberlist.Node) {
+	if n.State == memberlist.StateLeft {
+		d.link().forgetMember(n.Name)
+	}
+}
 
-// NotifyUpdate: see NotifyJoin.
-func (d *delegate) NotifyUpdate(n *memberlist.Node) {}
+// NotifyUpdate follows a member's address.
+func (d *delegate) NotifyUpdate(n *memberlist.Node) { d.link().noteMember(n) }
 
 // admit checks a member's meta once per distinct meta.
 func (l *Link) admit(p *memberlist.Node) error {

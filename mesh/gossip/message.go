@@ -11,15 +11,20 @@ import (
 // memberlist). Layout:
 //
 //	byte 0      version (1)
-//	byte 1      type: 1 push, 2 ihave, 3 graft, 4 reconcile
+//	byte 1      type: 1 push, 2 ihave, 3 graft, 4 reconcile, 5 fetch
 //	byte 2      n, the sender's name length (1–64)
 //	3 … 3+n     the sender's memberlist name (its node id)
 //	then, by type:
 //	  push       the record's signed bytes, to the end
 //	  ihave      k (1–maxIDs), then k × 32-byte record ids: "I have these"
 //	  graft      k (1–maxIDs), then k × 32-byte record ids: "send me these"
-//	  reconcile  8-byte session id, 1 flag byte (bit 0: from the
-//	             initiator), then a mesh/store reconciliation message
+//	  reconcile  8-byte session id (big-endian), 1 flag byte (bit 0:
+//	             from the initiator), then a mesh/store reconciliation
+//	             message; an empty one ends the session (refused, or
+//	             abandoned after an error)
+//	  fetch      k (1–maxIDs), then k × 32-byte record ids: "send me
+//	             these" (anti-entropy; answered by pushes over reliable
+//	             streams)
 //
 // Decode is strict: anything else is an error that says what is wrong.
 
@@ -37,6 +42,7 @@ const (
 	msgIHave     msgType = 2
 	msgGraft     msgType = 3
 	msgReconcile msgType = 4
+	msgFetch     msgType = 5
 )
 
 func (t msgType) String() string {
@@ -49,6 +55,8 @@ func (t msgType) String() string {
 		return "graft"
 	case msgReconcile:
 		return "reconcile"
+	case msgFetch:
+		return "fetch"
 	}
 	return fmt.Sprintf("type(%d)", byte(t))
 }
@@ -61,7 +69,7 @@ type message struct {
 	typ       msgType
 	from      string
 	record    []byte      // push
-	ids       []record.ID // ihave, graft
+	ids       []record.ID // ihave, graft, fetch
 	session   uint64      // reconcile
 	initiator bool        // reconcile: sent by the side that initiated
 	body      []byte      // reconcile
@@ -84,7 +92,7 @@ func (m *message) encode(dst []byte) ([]byte, error) {
 			return nil, fmt.Errorf("%w: empty push", ErrBadMessage)
 		}
 		dst = append(dst, m.record...)
-	case msgIHave, msgGraft:
+	case msgIHave, msgGraft, msgFetch:
 		if len(m.ids) == 0 || len(m.ids) > maxIDs {
 			return nil, fmt.Errorf("%w: %s of %d ids (1–%d)", ErrBadMessage, m.typ, len(m.ids), maxIDs)
 		}
@@ -133,7 +141,7 @@ func decode(b []byte) (*message, error) {
 			return nil, fmt.Errorf("%w: pushed record of %d bytes, at most %d", ErrBadMessage, len(rest), record.MaxSize)
 		}
 		m.record = rest
-	case msgIHave, msgGraft:
+	case msgIHave, msgGraft, msgFetch:
 		if len(rest) == 0 {
 			return nil, fmt.Errorf("%w: %s without a count", ErrBadMessage, m.typ)
 		}

@@ -18,6 +18,7 @@ func TestMessageRoundTrip(t *testing.T) {
 		{typ: msgGraft, from: "gw-z1", ids: []record.ID{{9}}},
 		{typ: msgReconcile, from: "server-1", session: 0x0102030405060708, initiator: true, body: []byte("fp")},
 		{typ: msgReconcile, from: "server-1", session: 7, body: []byte{}},
+		{typ: msgFetch, from: "pole-2", ids: []record.ID{{3}, {4}, {5}}},
 	} {
 		b, err := m.encode(nil)
 		if err != nil {
@@ -35,6 +36,7 @@ func TestMessageRoundTrip(t *testing.T) {
 
 func TestDecodeRejects(t *testing.T) {
 	ihave, _ := (&message{typ: msgIHave, from: "p", ids: []record.ID{{1}}}).encode(nil)
+	fetch, _ := (&message{typ: msgFetch, from: "p", ids: []record.ID{{1}, {2}}}).encode(nil)
 	tests := []struct {
 		name string
 		b    []byte
@@ -51,6 +53,11 @@ func TestDecodeRejects(t *testing.T) {
 		{"ihave of zero", []byte{1, 2, 1, 'p', 0}, "ihave of 0 ids"},
 		{"reconcile header", []byte{1, 4, 1, 'p', 0, 0}, "shorter than its header"},
 		{"reconcile flags", []byte{1, 4, 1, 'p', 0, 0, 0, 0, 0, 0, 0, 0, 2}, "flags 0x02"},
+		{"fetch without a count", []byte{1, 5, 1, 'p'}, "fetch without a count"},
+		{"fetch of zero", []byte{1, 5, 1, 'p', 0}, "fetch of 0 ids"},
+		{"fetch count mismatch", fetch[:len(fetch)-1], "fetch of 2 ids in 63 bytes"},
+		{"fetch too long", append(append([]byte{}, fetch...), 0), "fetch of 2 ids in 65 bytes"},
+		{"fetch over the limit", append([]byte{1, 5, 1, 'p', maxIDs + 1}, make([]byte, 32*(maxIDs+1))...), "fetch of 65 ids"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -70,6 +77,7 @@ func FuzzDecode(f *testing.F) {
 		{typ: msgIHave, from: "pole-1", ids: []record.ID{{1}}},
 		{typ: msgGraft, from: "pole-1", ids: []record.ID{{1}, {2}}},
 		{typ: msgReconcile, from: "pole-1", session: 1, initiator: true, body: []byte{1}},
+		{typ: msgFetch, from: "pole-1", ids: []record.ID{{1}, {2}}},
 	} {
 		b, _ := m.encode(nil)
 		f.Add(b)
@@ -87,4 +95,16 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("re-encoding changed the bytes:\n% x\n% x", b, again)
 		}
 	})
+}
+
+func TestEncodeRejects(t *testing.T) {
+	for _, m := range []*message{
+		{typ: msgFetch, from: "p"},
+		{typ: msgFetch, from: "p", ids: make([]record.ID, maxIDs+1)},
+		{typ: msgFetch, from: "", ids: []record.ID{{1}}},
+	} {
+		if _, err := m.encode(nil); !errors.Is(err, ErrBadMessage) {
+			t.Errorf("encode(%s of %d ids from %q) = %v, want ErrBadMessage", m.typ, len(m.ids), m.from, err)
+		}
+	}
 }

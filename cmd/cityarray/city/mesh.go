@@ -35,6 +35,18 @@ type MeshOptions struct {
 	Dir string
 	// Baseline runs the Serf-style baseline link instead of gossip.
 	Baseline bool
+	// BaselineFullState makes the baseline also carry every stored record
+	// in memberlist's push/pull (LocalState/MergeRemoteState): full-state
+	// anti-entropy, the yardstick of `cityarray bench heal`.
+	BaselineFullState bool
+	// RunLinks runs each gossip link's Run (the re-join loop and the
+	// periodic anti-entropy round) next to its node. Off by default, as
+	// in `bench mesh`, which measures dissemination alone.
+	RunLinks bool
+	// Preload is how many server-signed city warnings every pole holds in
+	// its store when it starts (Mesh.Preloaded, seq 1…Preload), as if the
+	// stores had synced before: a state to reconcile against.
+	Preload int
 	// Memberlist returns the base memberlist configuration for a node
 	// (default memberlist.DefaultLANConfig).
 	Memberlist func() *memberlist.Config
@@ -55,6 +67,8 @@ type Mesh struct {
 	// Server is the simulated control server's identity: every pole knows
 	// its certificate, so its records travel with the kid only.
 	Server *Member
+	// Preloaded are the records every pole started with (MeshOptions.Preload).
+	Preloaded []*record.Record
 
 	dir    string
 	ownDir bool
@@ -69,8 +83,9 @@ type MeshNode struct {
 	Gossip *gossip.Link // nil for the baseline
 	ML     *memberlist.Memberlist
 
-	cancel context.CancelFunc
-	done   chan error
+	cancel   context.CancelFunc
+	done     chan error
+	linkDone chan struct{} // closed when the gossip link's Run returns, if it runs
 }
 
 // StartMesh starts opts.Nodes poles and joins them into one cluster.
@@ -105,6 +120,13 @@ func StartMesh(opts MeshOptions) (_ *Mesh, err error) {
 		}
 		m.ownDir = true
 	}
+	for k := range opts.Preload {
+		rec, err := pki.alert(server, uint64(k+1), now, fmt.Sprintf("Standing advisory %d: know your evacuation route", k+1))
+		if err != nil {
+			return nil, err
+		}
+		m.Preloaded = append(m.Preloaded, rec)
+	}
 	key := []byte("simcity gossip key, 32 bytes!!!!")
 	for i := range opts.Nodes {
 		name := fmt.Sprintf("pole-%04d", i+1)
@@ -132,6 +154,12 @@ func (m *Mesh) startNode(i int, name string, opts MeshOptions, key []byte, now t
 	if err != nil {
 		return nil, err
 	}
+	if len(m.Preloaded) > 0 {
+		if _, err := st.PutBatch(m.Preloaded, now); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
 	v, err := m.PKI.Verifier(now, m.Server)
 	if err != nil {
 		st.Close()
@@ -156,7 +184,7 @@ func (m *Mesh) startNode(i int, name string, opts MeshOptions, key []byte, now t
 	mc.Logger = log.New(io.Discard, "", 0)
 	mn := &MeshNode{Name: name, Member: member, Node: node, Store: st, done: make(chan error, 1)}
 	if opts.Baseline {
-		bl, err := newBaselineLink(node, mc)
+		bl, err := newBaselineLink(node, mc, opts.BaselineFullState)
 		if err != nil {
 			st.Close()
 			return nil, err
@@ -178,6 +206,13 @@ func (m *Mesh) startNode(i int, name string, opts MeshOptions, key []byte, now t
 	ctx, cancel := context.WithCancel(context.Background())
 	mn.cancel = cancel
 	go func() { mn.done <- node.Run(ctx) }()
+	if opts.RunLinks && mn.Gossip != nil {
+		mn.linkDone = make(chan struct{})
+		go func() {
+			defer close(mn.linkDone)
+			mn.Gossip.Run(ctx)
+		}()
+	}
 	return mn, nil
 }
 
@@ -186,18 +221,33 @@ func (m *Mesh) WaitConverged(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
+	nextJoin := time.Now().Add(5 * time.Second)
 	for {
-		lagging := 0
+		var lagging []*MeshNode
 		for _, n := range m.Nodes {
 			if n.ML.NumMembers() < len(m.Nodes) {
-				lagging++
+				lagging = append(lagging, n)
 			}
 		}
-		if lagging == 0 {
+		if len(lagging) == 0 {
 			return nil
 		}
+		// A mass join through one seed can leave a node that missed the
+		// gossip waiting for the next push/pull: join it again through
+		// a few others.
+		if time.Now().After(nextJoin) {
+			for i, n := range lagging {
+				var addrs []string
+				for k := 1; k <= 3; k++ {
+					a, _ := m.Net.Addr(m.Nodes[(i*7+k*31)%len(m.Nodes)].Name)
+					addrs = append(addrs, a)
+				}
+				n.ML.Join(addrs)
+			}
+			nextJoin = time.Now().Add(5 * time.Second)
+		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("city: %d of %d nodes still see fewer than %d members after %v", lagging, len(m.Nodes), len(m.Nodes), timeout)
+			return fmt.Errorf("city: %d of %d nodes still see fewer than %d members after %v", len(lagging), len(m.Nodes), len(m.Nodes), timeout)
 		}
 		<-tick.C
 	}
@@ -221,6 +271,9 @@ func (m *Mesh) Close() error {
 				n.ML.Shutdown()
 			}
 			n.cancel()
+			if n.linkDone != nil {
+				<-n.linkDone
+			}
 			if err := <-n.done; err != nil {
 				mu.Lock()
 				errs = append(errs, err)

@@ -90,11 +90,13 @@ func RunMeshBench(cfg MeshBenchConfig, baseline bool) (MeshBenchResult, error) {
 		return MeshBenchResult{}, err
 	}
 	server := m.Server
-	// Idle cost: what membership alone sends.
-	m.Net.ResetStats()
-	idleStart := time.Now()
-	time.Sleep(2 * time.Second)
-	idle := float64(m.Net.TotalStats().BytesSent+m.Net.TotalStats().StreamBytesSent) / time.Since(idleStart).Seconds() / float64(cfg.Nodes)
+	// After a mass join, memberlist keeps gossiping the join for a while
+	// (every alive message is retransmitted about 4·log10(N) times per
+	// node): wait until the byte rate stops falling, so that both links are
+	// measured in their steady state, and report that rate as the idle cost.
+	idle := m.steadyRate(2*time.Second, steadyPerNode, 4*time.Minute, func(rate float64) {
+		progress("%s: settling, %.0f bytes/s per node", name, rate)
+	})
 
 	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 77))
 	var lat []time.Duration
@@ -154,4 +156,32 @@ func RunMeshBench(cfg MeshBenchConfig, baseline bool) (MeshBenchResult, error) {
 		r.Max = lat[len(lat)-1]
 	}
 	return r, nil
+}
+
+// steadyPerNode is the per-node byte rate below which a flat rate counts
+// as membership's steady state: probes, acks and the odd push/pull, a few
+// hundred bytes a second at LAN defaults.
+const steadyPerNode = 2000
+
+// steadyRate measures the network's byte rate per node (packets and
+// streams) over consecutive windows until two windows agree within 10 %
+// and the rate is below limit, or max has passed, and returns the last
+// window's rate in bytes per second per node.
+func (m *Mesh) steadyRate(window time.Duration, limit float64, max time.Duration, report func(float64)) float64 {
+	deadline := time.Now().Add(max)
+	prev := -1.0
+	for {
+		m.Net.ResetStats()
+		start := time.Now()
+		timer := time.NewTimer(window)
+		<-timer.C
+		st := m.Net.TotalStats()
+		rate := float64(st.BytesSent+st.StreamBytesSent) / time.Since(start).Seconds() / float64(len(m.Nodes))
+		report(rate)
+		flat := prev >= 0 && rate <= 1.1*prev && rate >= 0.9*prev
+		if (flat && rate < limit) || time.Now().After(deadline) {
+			return rate
+		}
+		prev = rate
+	}
 }

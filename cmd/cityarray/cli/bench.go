@@ -20,6 +20,7 @@ func newBenchCmd(e *env) *cobra.Command {
 		Short: "Measure the mesh against its baseline on a simulated network",
 	}
 	cmd.AddCommand(newBenchMeshCmd(e))
+	cmd.AddCommand(newBenchHealCmd(e))
 	return cmd
 }
 

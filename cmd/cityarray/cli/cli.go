@@ -88,6 +88,7 @@ func newRootCmd(e *env) *cobra.Command {
 		newBenchCmd(e),
 		newKeysCmd(e),
 		newRecordCmd(e),
+		newSimCmd(e),
 		newVersionCmd(e),
 	)
 	return root

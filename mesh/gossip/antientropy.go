@@ -393,25 +393,8 @@ func (l *Link) fetch(peer string, ids []record.ID) {
 // serveFetch sends the records a peer asked for, each over a reliable
 // stream; on a send worker.
 func (l *Link) serveFetch(peer string, ids []record.ID) {
-	to := l.peerNode(peer)
-	if to == nil {
-		return
-	}
-	for _, id := range ids {
-		rec, err := l.node.Store().Get(id)
-		if err != nil {
-			continue // expired, swept, or never here
-		}
-		msg, err := (&message{typ: msgPush, from: l.name, record: rec.Raw()}).encode(nil)
-		if err != nil {
-			continue
-		}
-		if err := l.ml.SendReliable(to, msg); err != nil {
-			l.countN(&l.stats.SendErrors, 1)
-			l.log.Debug("anti-entropy: record not sent", "peer", peer, "err", err)
-			return
-		}
-		l.countN(&l.stats.AntiEntropySent, 1)
+	if to := l.peerNode(peer); to != nil {
+		l.pushStored(to, ids, true, &l.stats.AntiEntropySent)
 	}
 }
 

@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/memberlist"
-
 	"github.com/cityarray/cityarray/mesh"
 	"github.com/cityarray/cityarray/mesh/netsim"
 	"github.com/cityarray/cityarray/mesh/netsim/netsimtest"
@@ -104,22 +102,6 @@ func (c *testCity) alert(t testing.TB, seq uint64) *record.Record {
 		t.Fatal(err)
 	}
 	return r
-}
-
-// fastMemberlist shortens memberlist's timers so that failures, deaths
-// and forgetting take a second or two, and push/pull runs every second.
-func fastMemberlist() *memberlist.Config {
-	c := memberlist.DefaultLocalConfig()
-	c.GossipInterval = 50 * time.Millisecond
-	c.ProbeInterval = 200 * time.Millisecond
-	c.ProbeTimeout = 100 * time.Millisecond
-	c.SuspicionMult = 2
-	c.SuspicionMaxTimeoutMult = 2
-	c.TCPTimeout = 500 * time.Millisecond
-	c.PushPullInterval = time.Second
-	c.GossipToTheDeadTime = time.Second
-	c.EnableCompression = false
-	return c
 }
 
 // cluster is a set of gossip nodes on one simulated network.
@@ -227,7 +209,7 @@ func (c *cluster) run(nd *tnode, v *trust.Verifier) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	mc := fastMemberlist()
+	mc := netsimtest.FastMemberlist()
 	mc.Transport = tr
 	cfg := Config{
 		Node: node, Verifier: v, Cert: nd.cert, Key: nd.key, Memberlist: mc,

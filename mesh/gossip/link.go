@@ -408,6 +408,12 @@ func (l *Link) pick(n int, skip string) []*memberlist.Node {
 }
 
 func (l *Link) send(to *memberlist.Node, msg []byte, reliable bool) {
+	l.sendErr(to, msg, reliable)
+}
+
+// sendErr is send that also returns the error (already counted and
+// logged).
+func (l *Link) sendErr(to *memberlist.Node, msg []byte, reliable bool) error {
 	var err error
 	if reliable {
 		err = l.ml.SendReliable(to, msg)
@@ -418,6 +424,7 @@ func (l *Link) send(to *memberlist.Node, msg []byte, reliable bool) {
 		l.countN(&l.stats.SendErrors, 1)
 		l.log.Debug("send failed", "to", to.Name, "err", err)
 	}
+	return err
 }
 
 func (l *Link) member(name string) *memberlist.Node {
@@ -518,23 +525,30 @@ func (l *Link) graft(id record.ID) {
 }
 
 // sendRecords pushes the records with the given ids, from the store, to
-// the member named to.
+// a member answering a graft: by packet unless a record is large.
 func (l *Link) sendRecords(to string, ids []record.ID) {
-	m := l.member(to)
-	if m == nil {
-		return
+	if m := l.member(to); m != nil {
+		l.pushStored(m, ids, false, &l.stats.PushSent)
 	}
+}
+
+// pushStored pushes stored records to a member, by reliable stream if
+// reliable or if a record is over ReliableAbove, counting each record sent
+// in *sent. Records no longer stored (expired, swept) are skipped.
+func (l *Link) pushStored(to *memberlist.Node, ids []record.ID, reliable bool, sent *uint64) {
 	for _, id := range ids {
 		rec, err := l.node.Store().Get(id)
 		if err != nil {
-			continue // expired, swept, or never here
+			continue
 		}
 		msg, err := (&message{typ: msgPush, from: l.name, record: rec.Raw()}).encode(nil)
 		if err != nil {
 			continue
 		}
-		l.send(m, msg, len(rec.Raw()) > l.cfg.ReliableAbove)
-		l.countN(&l.stats.PushSent, 1)
+		if err := l.sendErr(to, msg, reliable || len(rec.Raw()) > l.cfg.ReliableAbove); err != nil {
+			return // the member is unreachable: do not try the rest
+		}
+		l.countN(sent, 1)
 	}
 }
 

@@ -4,22 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/memberlist"
+	"github.com/cityarray/cityarray/mesh/netsim/netsimtest"
 )
-
-// fastMemberlist declares the dead and forgets them in a second or two.
-func fastMemberlist() *memberlist.Config {
-	c := memberlist.DefaultLocalConfig()
-	c.GossipInterval = 50 * time.Millisecond
-	c.ProbeInterval = 200 * time.Millisecond
-	c.ProbeTimeout = 100 * time.Millisecond
-	c.SuspicionMult = 2
-	c.SuspicionMaxTimeoutMult = 2
-	c.TCPTimeout = 500 * time.Millisecond
-	c.PushPullInterval = time.Second
-	c.GossipToTheDeadTime = time.Second
-	return c
-}
 
 // TestHealBench runs `bench heal` small and fast: the halves forget each
 // other, and the gossip link heals them in a round or two, moving less
@@ -28,7 +14,7 @@ func TestHealBench(t *testing.T) {
 	cfg := HealBenchConfig{
 		Nodes: 6, Partition: 4 * time.Second, Records: 3, Base: 20, Seed: 2,
 		RejoinInterval: 500 * time.Millisecond, AntiEntropyInterval: 2 * time.Second,
-		Wait: 20 * time.Second, Memberlist: fastMemberlist,
+		Wait: 20 * time.Second, Memberlist: netsimtest.FastMemberlist,
 		Progress: func(f string, a ...any) { t.Logf(f, a...) },
 	}
 	r, err := RunHealBench(cfg, false)

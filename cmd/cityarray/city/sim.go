@@ -242,8 +242,9 @@ func (r *sim) city(c Command) error {
 		}
 	}
 	seed, _ := r.net.Addr(r.order[0])
-	for _, name := range r.order[1:] {
-		if _, err := r.nodes[name].link.Join([]string{seed}); err != nil {
+	for i, name := range r.order[1:] {
+		prev, _ := r.net.Addr(r.order[i]) // the node started just before
+		if _, err := r.nodes[name].link.Join([]string{seed, prev}); err != nil {
 			return fmt.Errorf("%s joining: %w", name, err)
 		}
 	}
@@ -606,25 +607,40 @@ func (r *sim) converge(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
+	nextKick := time.Now().Add(5 * time.Second)
 	for {
-		running := 0
+		var running []string
 		for _, name := range r.order {
 			if r.nodes[name].link != nil {
-				running++
+				running = append(running, name)
 			}
 		}
-		lagging := 0
-		for _, name := range r.order {
-			if l := r.nodes[name].link; l != nil && l.Memberlist().NumMembers() < running {
-				lagging++
+		var lagging []*simNode
+		for _, name := range running {
+			if l := r.nodes[name].link; l.Memberlist().NumMembers() < len(running) {
+				lagging = append(lagging, r.nodes[name])
 			}
 		}
-		if lagging == 0 {
-			r.opts.Progress("%d nodes converged", running)
+		if len(lagging) == 0 {
+			r.opts.Progress("%d nodes converged", len(running))
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%d nodes still see fewer than %d members after %v", lagging, running, timeout)
+			return fmt.Errorf("%d nodes still see fewer than %d members after %v", len(lagging), len(running), timeout)
+		}
+		// A mass join through one seed can leave a node that missed the
+		// gossip waiting for the next push/pull: join it again through a
+		// few others.
+		if time.Now().After(nextKick) {
+			for i, n := range lagging {
+				var addrs []string
+				for k := 1; k <= 3; k++ {
+					a, _ := r.net.Addr(running[(i*7+k*31)%len(running)])
+					addrs = append(addrs, a)
+				}
+				n.link.Join(addrs)
+			}
+			nextKick = time.Now().Add(5 * time.Second)
 		}
 		<-tick.C
 	}

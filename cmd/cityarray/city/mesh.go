@@ -218,36 +218,46 @@ func (m *Mesh) startNode(i int, name string, opts MeshOptions, key []byte, now t
 
 // WaitConverged waits until every node sees every other as alive.
 func (m *Mesh) WaitConverged(timeout time.Duration) error {
+	names := make([]string, len(m.Nodes))
+	mls := make([]*memberlist.Memberlist, len(m.Nodes))
+	for i, n := range m.Nodes {
+		names[i], mls[i] = n.Name, n.ML
+	}
+	return converge(m.Net, names, mls, timeout)
+}
+
+// converge waits until each memberlist sees all of them as members. A
+// mass join through one seed can leave a node that missed the gossip
+// waiting for the next push/pull, so every 5 s the laggards join again
+// through a few others.
+func converge(net *netsim.Network, names []string, mls []*memberlist.Memberlist, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	nextJoin := time.Now().Add(5 * time.Second)
 	for {
-		var lagging []*MeshNode
-		for _, n := range m.Nodes {
-			if n.ML.NumMembers() < len(m.Nodes) {
-				lagging = append(lagging, n)
+		var lagging []*memberlist.Memberlist
+		for _, ml := range mls {
+			if ml.NumMembers() < len(mls) {
+				lagging = append(lagging, ml)
 			}
 		}
 		if len(lagging) == 0 {
 			return nil
 		}
-		// A mass join through one seed can leave a node that missed the
-		// gossip waiting for the next push/pull: join it again through
-		// a few others.
+		if time.Now().After(deadline) {
+			return fmt.Errorf("city: %d of %d nodes still see fewer than %d members after %v", len(lagging), len(mls), len(mls), timeout)
+		}
 		if time.Now().After(nextJoin) {
-			for i, n := range lagging {
+			for i, ml := range lagging {
 				var addrs []string
 				for k := 1; k <= 3; k++ {
-					a, _ := m.Net.Addr(m.Nodes[(i*7+k*31)%len(m.Nodes)].Name)
+					a, _ := net.Addr(names[(i*7+k*31)%len(names)])
 					addrs = append(addrs, a)
 				}
-				n.ML.Join(addrs)
+				ml.Join(addrs)
 			}
 			nextJoin = time.Now().Add(5 * time.Second)
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("city: %d of %d nodes still see fewer than %d members after %v", len(lagging), len(m.Nodes), len(m.Nodes), timeout)
 		}
 		<-tick.C
 	}

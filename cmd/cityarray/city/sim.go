@@ -604,46 +604,18 @@ func (r *sim) finish() {
 
 // converge waits until every running node sees every running node.
 func (r *sim) converge(timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	nextKick := time.Now().Add(5 * time.Second)
-	for {
-		var running []string
-		for _, name := range r.order {
-			if r.nodes[name].link != nil {
-				running = append(running, name)
-			}
+	var names []string
+	var mls []*memberlist.Memberlist
+	for _, name := range r.order {
+		if l := r.nodes[name].link; l != nil {
+			names, mls = append(names, name), append(mls, l.Memberlist())
 		}
-		var lagging []*simNode
-		for _, name := range running {
-			if l := r.nodes[name].link; l.Memberlist().NumMembers() < len(running) {
-				lagging = append(lagging, r.nodes[name])
-			}
-		}
-		if len(lagging) == 0 {
-			r.opts.Progress("%d nodes converged", len(running))
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%d nodes still see fewer than %d members after %v", len(lagging), len(running), timeout)
-		}
-		// A mass join through one seed can leave a node that missed the
-		// gossip waiting for the next push/pull: join it again through a
-		// few others.
-		if time.Now().After(nextKick) {
-			for i, n := range lagging {
-				var addrs []string
-				for k := 1; k <= 3; k++ {
-					a, _ := r.net.Addr(running[(i*7+k*31)%len(running)])
-					addrs = append(addrs, a)
-				}
-				n.link.Join(addrs)
-			}
-			nextKick = time.Now().Add(5 * time.Second)
-		}
-		<-tick.C
 	}
+	if err := converge(r.net, names, mls, timeout); err != nil {
+		return err
+	}
+	r.opts.Progress("%d nodes converged", len(mls))
+	return nil
 }
 
 func (r *sim) close() {

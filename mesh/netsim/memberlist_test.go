@@ -53,17 +53,14 @@ func joinConfig(name string) *memberlist.Config {
 	return c
 }
 
-// fastConfig shortens the failure detector so partitions show in seconds.
+// fastConfig shortens the failure detector so partitions show in seconds
+// (netsimtest.FastMemberlist, with the dead kept a little longer).
 func fastConfig(name string) *memberlist.Config {
-	c := localConfig(name)
-	c.GossipInterval = 50 * time.Millisecond
-	c.ProbeInterval = 200 * time.Millisecond
-	c.ProbeTimeout = 100 * time.Millisecond
-	c.SuspicionMult = 2
-	c.SuspicionMaxTimeoutMult = 2
-	c.TCPTimeout = 500 * time.Millisecond
-	c.PushPullInterval = time.Second
+	c := netsimtest.FastMemberlist()
+	c.Name = name
+	c.LogOutput = io.Discard
 	c.GossipToTheDeadTime = 2 * time.Second
+	c.EnableCompression = true // as before: only the timers are shortened
 	return c
 }
 

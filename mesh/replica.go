@@ -258,15 +258,17 @@ func permanent(reason trust.Reason) bool {
 	return reason != trust.ReasonUnknownSigner && reason != trust.ReasonNotYetValid
 }
 
-// idRing is a bounded set of ids: the oldest is forgotten first.
+// idRing is a bounded set of ids: the oldest is forgotten first. It grows
+// as ids arrive, so an idle node does not hold its whole bound.
 type idRing struct {
 	set  map[record.ID]struct{}
 	ring []record.ID
+	max  int
 	next int
 }
 
 func newIDRing(n int) *idRing {
-	return &idRing{set: make(map[record.ID]struct{}, n), ring: make([]record.ID, 0, n)}
+	return &idRing{set: map[record.ID]struct{}{}, max: n}
 }
 
 func (q *idRing) has(id record.ID) bool {
@@ -278,7 +280,7 @@ func (q *idRing) add(id record.ID) {
 	if q.has(id) {
 		return
 	}
-	if len(q.ring) < cap(q.ring) {
+	if len(q.ring) < q.max {
 		q.ring = append(q.ring, id)
 	} else {
 		delete(q.set, q.ring[q.next])

@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"crypto/ed25519"
+	"crypto/sha256"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -83,6 +84,10 @@ type Config struct {
 	RejoinInterval time.Duration
 	// Seed seeds the choice of peers; 0 picks a random seed.
 	Seed uint64
+	// Metas, if set, is a cache of checked node metas shared with the
+	// other links of this process (see MetaCache). Only the simulator and
+	// benchmarks, which run many nodes in one process, need one.
+	Metas *MetaCache
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -105,7 +110,7 @@ type Link struct {
 	mu      sync.Mutex
 	rng     *rand.Rand
 	pending map[record.ID]*pull
-	members map[string]trust.Identity // checked members
+	members map[string]trust.Identity // checked members, by name and meta digest
 	stats   Stats
 	closed  bool
 
@@ -631,14 +636,15 @@ func (l *Link) admit(p *memberlist.Node) error {
 	if p.Name == l.name {
 		return nil
 	}
-	key := p.Name + "\x00" + string(p.Meta)
+	digest := sha256.Sum256(p.Meta)
+	key := p.Name + "\x00" + string(digest[:])
 	l.mu.Lock()
 	_, ok := l.members[key]
 	l.mu.Unlock()
 	if ok {
 		return nil
 	}
-	id, err := checkMeta(l.cfg.Verifier, p.Meta, l.cfg.Label, p.Name, l.node.Clock().Now())
+	id, err := checkMeta(l.cfg.Verifier, l.cfg.Metas, p.Meta, l.cfg.Label, p.Name, l.node.Clock().Now())
 	if err != nil {
 		l.countN(&l.stats.RefusedMembers, 1)
 		l.log.Warn("member refused", "member", p.Name, "err", err)

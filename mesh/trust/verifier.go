@@ -40,6 +40,9 @@ type Config struct {
 	// are remembered, rounded up to a multiple of 64. Zero means
 	// DefaultReplayWindow.
 	ReplayWindow int
+	// Chains, if set, is a cache of verified chains shared with other
+	// verifiers of the same roots in this process (see ChainCache).
+	Chains *ChainCache
 }
 
 // Verifier decides whether a record may be used: the tier table, the
@@ -50,6 +53,7 @@ type Verifier struct {
 	skew         time.Duration
 	trustedClock bool
 	windowSize   int
+	shared       *ChainCache // nil: none
 
 	mu      sync.RWMutex
 	inter   *x509.CertPool       // config intermediates and verified city CAs; replaced, never mutated
@@ -101,6 +105,7 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 		cache:        map[[32]byte]*signer{},
 		revoked:      map[string]struct{}{},
 		windows:      map[string]*window{},
+		shared:       cfg.Chains,
 	}
 	if v.skew == 0 {
 		v.skew = DefaultSkew
@@ -113,6 +118,11 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 			return nil, fmt.Errorf("trust: new verifier: root %d: %w", i, err)
 		}
 		v.roots.AddCert(c)
+	}
+	if v.shared != nil {
+		if err := v.shared.bind(cfg.Roots); err != nil {
+			return nil, fmt.Errorf("trust: new verifier: %w", err)
+		}
 	}
 	for i, c := range cfg.Intermediates {
 		if err := checkCityCA(c, cfg.Roots); err != nil {
@@ -422,6 +432,22 @@ func (v *Verifier) signerFromChain(sig record.Signature, at time.Time) (*signer,
 // (or, for a city CA, directly), that its identity and key usage fit its
 // role, and returns it as a signer.
 func (v *Verifier) verifyChain(leaf *x509.Certificate, extra []*x509.Certificate, t time.Time) (*signer, *RejectError) {
+	if v.shared == nil {
+		return v.buildChain(leaf, extra, t)
+	}
+	fp := [32]byte(record.Fingerprint(leaf.Raw))
+	if s := v.shared.get(fp, t); s != nil {
+		return s, nil
+	}
+	s, rej := v.buildChain(leaf, extra, t)
+	if rej == nil {
+		v.shared.put(fp, s)
+	}
+	return s, rej
+}
+
+// buildChain does verifyChain's work.
+func (v *Verifier) buildChain(leaf *x509.Certificate, extra []*x509.Certificate, t time.Time) (*signer, *RejectError) {
 	id, err := IdentityOf(leaf)
 	if err != nil {
 		return nil, reject(ReasonBadChain, "%v", err)

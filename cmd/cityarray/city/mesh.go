@@ -7,6 +7,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
@@ -53,6 +54,9 @@ type MeshOptions struct {
 	// Gossip tunes the gossip link (its Node, Verifier, Cert, Key,
 	// Memberlist, Keys and Label are set by StartMesh).
 	Gossip gossip.Config
+	// InboxSize bounds each node's inbox (0: mesh.NodeConfig's default).
+	// A thousand poles in one process hold a thousand inboxes.
+	InboxSize int
 	// OnEvent is called with every node's events.
 	OnEvent func(node int, ev mesh.Event)
 	// Logger defaults to a logger that discards.
@@ -83,6 +87,7 @@ type MeshNode struct {
 	Gossip *gossip.Link // nil for the baseline
 	ML     *memberlist.Memberlist
 
+	join     func([]string) (int, error)
 	cancel   context.CancelFunc
 	done     chan error
 	linkDone chan struct{} // closed when the gossip link's Run returns, if it runs
@@ -136,9 +141,19 @@ func StartMesh(opts MeshOptions) (_ *Mesh, err error) {
 		}
 		m.Nodes = append(m.Nodes, n)
 	}
-	seed, _ := m.Net.Addr(m.Nodes[0].Name)
-	for _, n := range m.Nodes[1:] {
-		if _, err := n.ML.Join([]string{seed}); err != nil {
+	// Each pole joins through one pole that joined before it, picked at
+	// random, so that no single seed answers a thousand joins; a failed
+	// join tries two more.
+	rng := rand.New(rand.NewPCG(uint64(opts.Seed), 0x701))
+	for i, n := range m.Nodes[1:] {
+		var err error
+		for range 3 {
+			contact, _ := m.Net.Addr(m.Nodes[rng.IntN(i+1)].Name)
+			if _, err = n.join([]string{contact}); err == nil {
+				break
+			}
+		}
+		if err != nil {
 			return nil, fmt.Errorf("city: %s joining: %w", n.Name, err)
 		}
 	}
@@ -169,7 +184,7 @@ func (m *Mesh) startNode(i int, name string, opts MeshOptions, key []byte, now t
 	if opts.OnEvent != nil {
 		onEvent = func(ev mesh.Event) { opts.OnEvent(i, ev) }
 	}
-	node, err := mesh.NewNode(mesh.NodeConfig{ID: name, Store: st, Verifier: v, Logger: opts.Logger, OnEvent: onEvent})
+	node, err := mesh.NewNode(mesh.NodeConfig{ID: name, Store: st, Verifier: v, Logger: opts.Logger, OnEvent: onEvent, InboxSize: opts.InboxSize})
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -189,19 +204,20 @@ func (m *Mesh) startNode(i int, name string, opts MeshOptions, key []byte, now t
 			st.Close()
 			return nil, err
 		}
-		mn.ML = bl.ml
+		mn.ML, mn.join = bl.ml, bl.ml.Join
 	} else {
 		gc := opts.Gossip
 		gc.Node, gc.Verifier, gc.Cert, gc.Key = node, v, member.Cert, member.Key
 		gc.Memberlist, gc.Keys, gc.Label = mc, [][]byte{key}, "simcity"
 		gc.Seed = uint64(opts.Seed)<<20 | uint64(i+1)
+		gc.Metas = m.PKI.Metas
 		gc.Logger = opts.Logger
 		gl, err := gossip.New(gc)
 		if err != nil {
 			st.Close()
 			return nil, err
 		}
-		mn.Gossip, mn.ML = gl, gl.Memberlist()
+		mn.Gossip, mn.ML, mn.join = gl, gl.Memberlist(), gl.Join
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	mn.cancel = cancel
@@ -220,26 +236,29 @@ func (m *Mesh) startNode(i int, name string, opts MeshOptions, key []byte, now t
 func (m *Mesh) WaitConverged(timeout time.Duration) error {
 	names := make([]string, len(m.Nodes))
 	mls := make([]*memberlist.Memberlist, len(m.Nodes))
+	joins := make([]func([]string) (int, error), len(m.Nodes))
 	for i, n := range m.Nodes {
-		names[i], mls[i] = n.Name, n.ML
+		names[i], mls[i], joins[i] = n.Name, n.ML, n.join
 	}
-	return converge(m.Net, names, mls, timeout)
+	return converge(m.Net, names, mls, joins, timeout)
 }
 
 // converge waits until each memberlist sees all of them as members. A
 // mass join through one seed can leave a node that missed the gossip
 // waiting for the next push/pull, so every 5 s the laggards join again
 // through a few others.
-func converge(net *netsim.Network, names []string, mls []*memberlist.Memberlist, timeout time.Duration) error {
+// joins[i] joins node i through the given addresses (a gossip link's Join,
+// which trades certificates first, or the baseline's memberlist Join).
+func converge(net *netsim.Network, names []string, mls []*memberlist.Memberlist, joins []func([]string) (int, error), timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	nextJoin := time.Now().Add(5 * time.Second)
 	for {
-		var lagging []*memberlist.Memberlist
-		for _, ml := range mls {
+		var lagging []int
+		for i, ml := range mls {
 			if ml.NumMembers() < len(mls) {
-				lagging = append(lagging, ml)
+				lagging = append(lagging, i)
 			}
 		}
 		if len(lagging) == 0 {
@@ -249,13 +268,13 @@ func converge(net *netsim.Network, names []string, mls []*memberlist.Memberlist,
 			return fmt.Errorf("city: %d of %d nodes still see fewer than %d members after %v", len(lagging), len(mls), len(mls), timeout)
 		}
 		if time.Now().After(nextJoin) {
-			for i, ml := range lagging {
+			for _, i := range lagging {
 				var addrs []string
 				for k := 1; k <= 3; k++ {
 					a, _ := net.Addr(names[(i*7+k*31)%len(names)])
 					addrs = append(addrs, a)
 				}
-				ml.Join(addrs)
+				joins[i](addrs)
 			}
 			nextJoin = time.Now().Add(5 * time.Second)
 		}

@@ -30,6 +30,9 @@ type MeshBenchConfig struct {
 	Gossip gossip.Config
 	// Progress, if set, is told what the run is doing.
 	Progress func(format string, args ...any)
+	// AfterConverge, if set, is called once membership has converged and
+	// settled, before the first alert (for a heap profile, say).
+	AfterConverge func()
 }
 
 // MeshBenchResult is one link's figures.
@@ -60,7 +63,8 @@ func RunMeshBench(cfg MeshBenchConfig, baseline bool) (MeshBenchResult, error) {
 	)
 	m, err := StartMesh(MeshOptions{
 		Nodes: cfg.Nodes, Seed: cfg.Seed, Baseline: baseline, Gossip: cfg.Gossip,
-		Link: netsim.Link{Latency: cfg.Latency, Jitter: cfg.Jitter, Loss: cfg.Loss},
+		InboxSize: 1024, // one alert at a time
+		Link:      netsim.Link{Latency: cfg.Latency, Jitter: cfg.Jitter, Loss: cfg.Loss},
 		OnEvent: func(node int, ev mesh.Event) {
 			if ev.Kind != mesh.EventAccepted {
 				return
@@ -97,6 +101,9 @@ func RunMeshBench(cfg MeshBenchConfig, baseline bool) (MeshBenchResult, error) {
 	idle := m.steadyRate(2*time.Second, steadyPerNode, 4*time.Minute, func(rate float64) {
 		progress("%s: settling, %.0f bytes/s per node", name, rate)
 	})
+	if cfg.AfterConverge != nil {
+		cfg.AfterConverge()
+	}
 
 	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 77))
 	var lat []time.Duration

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cityarray/cityarray/mesh/gossip"
 	"github.com/cityarray/cityarray/mesh/record"
 	"github.com/cityarray/cityarray/mesh/trust"
 )
@@ -16,6 +17,14 @@ type PKI struct {
 	City string
 	Root *trust.CA
 	CA   *trust.CA
+
+	// Chains and Metas are shared by every simulated node of the city, so
+	// that one process can hold a thousand poles: each pole still checks
+	// every peer's certificate, but a chain or a node meta is verified
+	// once per process, not once per pole (trust.ChainCache,
+	// gossip.MetaCache).
+	Chains *trust.ChainCache
+	Metas  *gossip.MetaCache
 }
 
 // Member is a certified node or person of the simulated city.
@@ -41,7 +50,7 @@ func NewPKI(city string, now time.Time) (*PKI, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &PKI{City: city, Root: root, CA: ca}, nil
+	return &PKI{City: city, Root: root, CA: ca, Chains: trust.NewChainCache(), Metas: gossip.NewMetaCache()}, nil
 }
 
 // Issue certifies a new key for id. Its Signer sends the certificate chain
@@ -73,6 +82,7 @@ func (p *PKI) Verifier(now time.Time, known ...*Member) (*trust.Verifier, error)
 		Roots:         []*x509.Certificate{p.Root.Cert},
 		Intermediates: []*x509.Certificate{p.CA.Cert},
 		TrustedClock:  true,
+		Chains:        p.Chains,
 	})
 	if err != nil {
 		return nil, err

@@ -295,7 +295,7 @@ func (r *sim) start(n *simNode) error {
 	mc.Logger = log.New(io.Discard, "", 0)
 	link, err := gossip.New(gossip.Config{
 		Node: node, Verifier: v, Cert: n.member.Cert, Key: n.member.Key,
-		Memberlist: mc, Keys: [][]byte{r.key}, Label: "simcity",
+		Memberlist: mc, Keys: [][]byte{r.key}, Label: "simcity", Metas: r.pki.Metas,
 		Seed: uint64(r.opts.Seed)<<20 | uint64(slices.Index(r.order, n.name)+1), Logger: r.log,
 	})
 	if err != nil {
@@ -606,12 +606,13 @@ func (r *sim) finish() {
 func (r *sim) converge(timeout time.Duration) error {
 	var names []string
 	var mls []*memberlist.Memberlist
+	var joins []func([]string) (int, error)
 	for _, name := range r.order {
 		if l := r.nodes[name].link; l != nil {
-			names, mls = append(names, name), append(mls, l.Memberlist())
+			names, mls, joins = append(names, name), append(mls, l.Memberlist()), append(joins, l.Join)
 		}
 	}
-	if err := converge(r.net, names, mls, timeout); err != nil {
+	if err := converge(r.net, names, mls, joins, timeout); err != nil {
 		return err
 	}
 	r.opts.Progress("%d nodes converged", len(mls))

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"time"
 
@@ -24,12 +25,26 @@ func newBenchCmd(e *env) *cobra.Command {
 	return cmd
 }
 
+// writeHeapProfile writes the live heap, after a collection, to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func newBenchMeshCmd(e *env) *cobra.Command {
 	var cfg city.MeshBenchConfig
 	var asJSON, skipBaseline bool
-	var cpuProfile string
+	var cpuProfile, memProfile string
 	cmd := &cobra.Command{
 		Use:   "mesh --nodes N --loss P --latency D [--seed S] [--json]",
 		Short: "Time from publishing an alert at one pole until every pole has accepted it",
@@ -56,11 +71,19 @@ func newBenchMeshCmd(e *env) *cobra.Command {
 				}
 				defer pprof.StopCPUProfile()
 			}
+			if memProfile != "" {
+				cfg.AfterConverge = func() {
+					if err := writeHeapProfile(memProfile); err != nil {
+						log.Warn("heap profile", "err", err)
+					}
+				}
+			}
 			ours, err := city.RunMeshBench(cfg, false)
 			if err != nil {
 				return fmt.Errorf("bench mesh: gossip: %w", err)
 			}
 			var base city.MeshBenchResult
+			cfg.AfterConverge = nil // the profile is of the gossip link's mesh
 			if !skipBaseline {
 				if base, err = city.RunMeshBench(cfg, true); err != nil {
 					return fmt.Errorf("bench mesh: baseline: %w", err)
@@ -68,25 +91,29 @@ func newBenchMeshCmd(e *env) *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(out)
-				return enc.Encode(map[string]any{
+				res := map[string]any{
 					"nodes": cfg.Nodes, "loss": cfg.Loss, "latency_ms": ms(cfg.Latency), "seed": cfg.Seed, "alerts": cfg.Alerts,
 					"delivered_ratio": ours.Delivered, "p50_ms": ms(ours.P50), "p99_ms": ms(ours.P99), "max_ms": ms(ours.Max),
 					"bytes_per_node": ours.BytesPerNode, "idle_bytes_per_s_per_node": ours.IdlePerNode,
-					"baseline_delivered_ratio": base.Delivered, "baseline_p50_ms": ms(base.P50), "baseline_p99_ms": ms(base.P99),
-					"baseline_max_ms": ms(base.Max), "baseline_bytes_per_node": base.BytesPerNode,
-					"baseline_idle_bytes_per_s_per_node": base.IdlePerNode,
-				})
+				}
+				if !skipBaseline {
+					res["baseline_delivered_ratio"], res["baseline_p50_ms"], res["baseline_p99_ms"] = base.Delivered, ms(base.P50), ms(base.P99)
+					res["baseline_max_ms"], res["baseline_bytes_per_node"] = ms(base.Max), base.BytesPerNode
+					res["baseline_idle_bytes_per_s_per_node"] = base.IdlePerNode
+				}
+				return json.NewEncoder(out).Encode(res)
 			}
 			fmt.Fprintf(out, "%d nodes, latency %v, loss %.1f%%, %d alerts, seed %d\n", cfg.Nodes, cfg.Latency, cfg.Loss*100, cfg.Alerts, cfg.Seed)
 			fmt.Fprintf(out, "%-10s %10s %9s %9s %9s %14s %14s\n", "link", "delivered", "p50", "p99", "max", "bytes/node", "idle B/s/node")
-			for _, r := range []struct {
-				name string
-				r    city.MeshBenchResult
-			}{{"gossip", ours}, {"baseline", base}} {
-				fmt.Fprintf(out, "%-10s %9.2f%% %7.0fms %7.0fms %7.0fms %14.0f %14.0f\n", r.name, r.r.Delivered*100, ms(r.r.P50), ms(r.r.P99), ms(r.r.Max), r.r.BytesPerNode, r.r.IdlePerNode)
+			row := func(name string, r city.MeshBenchResult) {
+				fmt.Fprintf(out, "%-10s %9.2f%% %7.0fms %7.0fms %7.0fms %14.0f %14.0f\n", name, r.Delivered*100, ms(r.P50), ms(r.P99), ms(r.Max), r.BytesPerNode, r.IdlePerNode)
 			}
-			if ours.P99 > 0 {
+			row("gossip", ours)
+			if skipBaseline {
+				return nil
+			}
+			row("baseline", base)
+			if ours.P99 > 0 && base.BytesPerNode > 0 {
 				fmt.Fprintf(out, "p99 %.1fx lower than the baseline, at %.2fx its bytes per node\n", ms(base.P99)/ms(ours.P99), ours.BytesPerNode/base.BytesPerNode)
 			}
 			return nil
@@ -106,5 +133,6 @@ func newBenchMeshCmd(e *env) *cobra.Command {
 	f.DurationVar(&cfg.Gossip.GraftTimeout, "graft-timeout", 0, "gossip: wait before pulling an announced record (0: the link's default)")
 	f.BoolVar(&skipBaseline, "no-baseline", false, "measure the gossip link only")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
+	f.StringVar(&memProfile, "memprofile", "", "write a heap profile to this file once the mesh has settled")
 	return cmd
 }

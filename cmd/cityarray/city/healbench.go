@@ -76,7 +76,7 @@ type HealBenchResult struct {
 // the gossip link (re-join loop and range-fingerprint anti-entropy), or
 // with the baseline (memberlist push/pull carrying the full record set,
 // no re-join loop).
-func RunHealBench(cfg HealBenchConfig, baseline bool) (HealBenchResult, error) {
+func RunHealBench(ctx context.Context, cfg HealBenchConfig, baseline bool) (HealBenchResult, error) {
 	if cfg.Nodes < 4 || cfg.Records < 1 || cfg.Partition <= 0 {
 		return HealBenchResult{}, fmt.Errorf("city: bench heal: want at least 4 nodes, 1 record and a partition")
 	}
@@ -111,6 +111,7 @@ func RunHealBench(cfg HealBenchConfig, baseline bool) (HealBenchResult, error) {
 		have[i] = map[record.ID]bool{}
 	}
 	m, err := StartMesh(MeshOptions{
+		Context: ctx,
 		Nodes: cfg.Nodes, Seed: cfg.Seed, Link: netsim.Link{Latency: cfg.Latency},
 		Baseline: baseline, BaselineFullState: baseline, RunLinks: !baseline,
 		Preload: cfg.Base, Memberlist: cfg.Memberlist,
@@ -135,7 +136,7 @@ func RunHealBench(cfg HealBenchConfig, baseline bool) (HealBenchResult, error) {
 	}
 	defer m.Close()
 	say("%d nodes started (each holding %d records), joining", cfg.Nodes, cfg.Base)
-	if err := m.WaitConverged(time.Duration(cfg.Nodes)*200*time.Millisecond + 30*time.Second); err != nil {
+	if err := m.WaitConverged(time.Duration(cfg.Nodes)*400*time.Millisecond+time.Minute, progress); err != nil {
 		return HealBenchResult{}, err
 	}
 
@@ -155,6 +156,8 @@ func RunHealBench(cfg HealBenchConfig, baseline bool) (HealBenchResult, error) {
 		select {
 		case <-tick.C:
 		case <-time.After(cfg.Partition - time.Since(start)):
+		case <-ctx.Done():
+			return HealBenchResult{}, ctx.Err()
 		}
 		seen := [2]int{}
 		for s, nodes := range sides {
@@ -205,7 +208,7 @@ func RunHealBench(cfg HealBenchConfig, baseline bool) (HealBenchResult, error) {
 		}
 		return true
 	}
-	if err := waitNotified(notify, time.Minute, func() bool { return holds(0, published[0]) && holds(1, published[1]) }); err != nil {
+	if err := waitNotified(ctx, notify, time.Minute, func() bool { return holds(0, published[0]) && holds(1, published[1]) }); err != nil {
 		return HealBenchResult{}, fmt.Errorf("city: bench heal: a half did not get its own records: %w", err)
 	}
 	say("each half holds its own %d records; healing", cfg.Records)
@@ -231,7 +234,7 @@ func RunHealBench(cfg HealBenchConfig, baseline bool) (HealBenchResult, error) {
 	m.Net.Heal()
 	healAt := time.Now()
 	all := append(append([]*record.Record(nil), published[0]...), published[1]...)
-	err = waitNotified(notify, cfg.Wait, func() bool { return holds(0, all) && holds(1, all) })
+	err = waitNotified(ctx, notify, cfg.Wait, func() bool { return holds(0, all) && holds(1, all) })
 	r.Heal = time.Since(healAt)
 	st := m.Net.TotalStats()
 	r.BytesTransferred = st.BytesSent + st.StreamBytesSent
@@ -287,7 +290,7 @@ func (m *Mesh) linkTotals() [4]uint64 {
 
 // waitNotified re-checks cond each time notify fires (and at least every
 // 100 ms) until it holds or timeout passes.
-func waitNotified(notify <-chan struct{}, timeout time.Duration, cond func() bool) error {
+func waitNotified(ctx context.Context, notify <-chan struct{}, timeout time.Duration, cond func() bool) error {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -298,6 +301,8 @@ func waitNotified(notify <-chan struct{}, timeout time.Duration, cond func() boo
 		case <-tick.C:
 		case <-deadline.C:
 			return fmt.Errorf("not within %v", timeout)
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 	return nil

@@ -17,7 +17,7 @@ func TestHealBench(t *testing.T) {
 		Wait: 20 * time.Second, Memberlist: netsimtest.FastMemberlist,
 		Progress: func(f string, a ...any) { t.Logf(f, a...) },
 	}
-	r, err := RunHealBench(cfg, false)
+	r, err := RunHealBench(t.Context(), cfg, false)
 	if err != nil {
 		t.Fatal(err)
 	}

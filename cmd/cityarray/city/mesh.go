@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -25,6 +23,9 @@ import (
 
 // MeshOptions describes a simulated mesh of poles.
 type MeshOptions struct {
+	// Context, if set, interrupts the mesh's long waits (convergence,
+	// settling, the benchmarks' loops) when it ends.
+	Context context.Context
 	// Nodes is how many poles (pole-0001 …), all in zone z1.
 	Nodes int
 	// Link is the default link between any two poles.
@@ -74,6 +75,7 @@ type Mesh struct {
 	// Preloaded are the records every pole started with (MeshOptions.Preload).
 	Preloaded []*record.Record
 
+	ctx    context.Context
 	dir    string
 	ownDir bool
 }
@@ -105,7 +107,7 @@ func StartMesh(opts MeshOptions) (_ *Mesh, err error) {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	now := time.Now()
-	pki, err := NewPKI("simcity", now)
+	pki, err := NewPKI(simLabel, now)
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +115,10 @@ func StartMesh(opts MeshOptions) (_ *Mesh, err error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Mesh{Net: netsim.New(netsim.Config{Seed: opts.Seed, Default: opts.Link}), PKI: pki, Server: server, dir: opts.Dir}
+	if opts.Context == nil {
+		opts.Context = context.Background()
+	}
+	m := &Mesh{Net: netsim.New(netsim.Config{Seed: opts.Seed, Default: opts.Link}), PKI: pki, Server: server, ctx: opts.Context, dir: opts.Dir}
 	defer func() {
 		if err != nil {
 			m.Close()
@@ -132,10 +137,9 @@ func StartMesh(opts MeshOptions) (_ *Mesh, err error) {
 		}
 		m.Preloaded = append(m.Preloaded, rec)
 	}
-	key := []byte("simcity gossip key, 32 bytes!!!!")
 	for i := range opts.Nodes {
 		name := fmt.Sprintf("pole-%04d", i+1)
-		n, err := m.startNode(i, name, opts, key, now)
+		n, err := m.startNode(i, name, opts, now)
 		if err != nil {
 			return nil, err
 		}
@@ -160,65 +164,40 @@ func StartMesh(opts MeshOptions) (_ *Mesh, err error) {
 	return m, nil
 }
 
-func (m *Mesh) startNode(i int, name string, opts MeshOptions, key []byte, now time.Time) (*MeshNode, error) {
+func (m *Mesh) startNode(i int, name string, opts MeshOptions, now time.Time) (*MeshNode, error) {
 	member, err := m.PKI.Issue(trust.Identity{Role: trust.RoleDevice, ID: name, Zone: "z1"}, now)
 	if err != nil {
-		return nil, err
-	}
-	st, err := store.Open(filepath.Join(m.dir, name+".db"), store.DefaultOptions())
-	if err != nil {
-		return nil, err
-	}
-	if len(m.Preloaded) > 0 {
-		if _, err := st.PutBatch(m.Preloaded, now); err != nil {
-			st.Close()
-			return nil, err
-		}
-	}
-	v, err := m.PKI.Verifier(now, m.Server)
-	if err != nil {
-		st.Close()
 		return nil, err
 	}
 	var onEvent func(mesh.Event)
 	if opts.OnEvent != nil {
 		onEvent = func(ev mesh.Event) { opts.OnEvent(i, ev) }
 	}
-	node, err := mesh.NewNode(mesh.NodeConfig{ID: name, Store: st, Verifier: v, Logger: opts.Logger, OnEvent: onEvent, InboxSize: opts.InboxSize})
+	pc := poleConfig{
+		Name: name, Member: member, PKI: m.PKI, Net: m.Net, Dir: m.dir, Known: []*Member{m.Server},
+		Preload: m.Preloaded, InboxSize: opts.InboxSize, OnEvent: onEvent, Logger: opts.Logger, Memberlist: opts.Memberlist,
+	}
+	p, err := openPole(pc)
 	if err != nil {
-		st.Close()
 		return nil, err
 	}
-	tr, err := m.Net.Transport(name)
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	mc := opts.Memberlist()
-	mc.Transport = tr
-	mc.Logger = log.New(io.Discard, "", 0)
-	mn := &MeshNode{Name: name, Member: member, Node: node, Store: st, done: make(chan error, 1)}
+	mn := &MeshNode{Name: name, Member: member, Node: p.node, Store: p.store, done: make(chan error, 1)}
 	if opts.Baseline {
-		bl, err := newBaselineLink(node, mc, opts.BaselineFullState)
+		bl, err := newBaselineLink(p.node, p.ml, opts.BaselineFullState)
 		if err != nil {
-			st.Close()
+			p.store.Close()
 			return nil, err
 		}
 		mn.ML, mn.join = bl.ml, bl.ml.Join
 	} else {
-		gc := opts.Gossip
-		gc.Node, gc.Verifier, gc.Cert, gc.Key = node, v, member.Cert, member.Key
-		gc.Memberlist, gc.Keys, gc.Label = mc, [][]byte{key}, "simcity"
-		gc.Seed = uint64(opts.Seed)<<20 | uint64(i+1)
-		gc.Metas = m.PKI.Metas
-		gc.Logger = opts.Logger
-		gl, err := gossip.New(gc)
+		gl, err := p.gossipLink(pc, opts.Gossip, uint64(opts.Seed)<<20|uint64(i+1))
 		if err != nil {
-			st.Close()
+			p.store.Close()
 			return nil, err
 		}
 		mn.Gossip, mn.ML, mn.join = gl, gl.Memberlist(), gl.Join
 	}
+	node := p.node
 	ctx, cancel := context.WithCancel(context.Background())
 	mn.cancel = cancel
 	go func() { mn.done <- node.Run(ctx) }()
@@ -232,15 +211,16 @@ func (m *Mesh) startNode(i int, name string, opts MeshOptions, key []byte, now t
 	return mn, nil
 }
 
-// WaitConverged waits until every node sees every other as alive.
-func (m *Mesh) WaitConverged(timeout time.Duration) error {
+// WaitConverged waits until every node sees every other as alive,
+// reporting progress every 5 s to progress, if set.
+func (m *Mesh) WaitConverged(timeout time.Duration, progress func(string, ...any)) error {
 	names := make([]string, len(m.Nodes))
 	mls := make([]*memberlist.Memberlist, len(m.Nodes))
 	joins := make([]func([]string) (int, error), len(m.Nodes))
 	for i, n := range m.Nodes {
 		names[i], mls[i], joins[i] = n.Name, n.ML, n.join
 	}
-	return converge(m.Net, names, mls, joins, timeout)
+	return converge(m.ctx, m.Net, names, mls, joins, timeout, progress)
 }
 
 // converge waits until each memberlist sees all of them as members. A
@@ -249,36 +229,54 @@ func (m *Mesh) WaitConverged(timeout time.Duration) error {
 // through a few others.
 // joins[i] joins node i through the given addresses (a gossip link's Join,
 // which trades certificates first, or the baseline's memberlist Join).
-func converge(net *netsim.Network, names []string, mls []*memberlist.Memberlist, joins []func([]string) (int, error), timeout time.Duration) error {
+// Every 5 s it re-joins up to rejoinBatch lagging nodes at once and
+// reports progress, if asked.
+func converge(ctx context.Context, net *netsim.Network, names []string, mls []*memberlist.Memberlist, joins []func([]string) (int, error), timeout time.Duration, progress func(string, ...any)) error {
+	const rejoinBatch = 32
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	nextJoin := time.Now().Add(5 * time.Second)
-	for {
+	for round := 0; ; round++ {
 		var lagging []int
+		least := len(mls)
 		for i, ml := range mls {
-			if ml.NumMembers() < len(mls) {
+			if n := ml.NumMembers(); n < len(mls) {
 				lagging = append(lagging, i)
+				least = min(least, n)
 			}
 		}
 		if len(lagging) == 0 {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("city: %d of %d nodes still see fewer than %d members after %v", len(lagging), len(mls), len(mls), timeout)
+			return fmt.Errorf("city: %d of %d nodes still see fewer than %d members after %v (the least sees %d)", len(lagging), len(mls), len(mls), timeout, least)
 		}
 		if time.Now().After(nextJoin) {
-			for _, i := range lagging {
+			if progress != nil {
+				progress("membership: %d of %d nodes see every member (the least sees %d)", len(mls)-len(lagging), len(mls), least)
+			}
+			var wg sync.WaitGroup
+			for k, i := range lagging[:min(len(lagging), rejoinBatch)] {
 				var addrs []string
-				for k := 1; k <= 3; k++ {
-					a, _ := net.Addr(names[(i*7+k*31)%len(names)])
+				for j := 1; j <= 3; j++ {
+					a, _ := net.Addr(names[(i*7+j*31+round)%len(names)])
 					addrs = append(addrs, a)
 				}
-				joins[i](addrs)
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					joins[lagging[k]](addrs)
+				}()
 			}
+			wg.Wait()
 			nextJoin = time.Now().Add(5 * time.Second)
 		}
-		<-tick.C
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return fmt.Errorf("city: waiting for membership: %w", ctx.Err())
+		}
 	}
 }
 

@@ -28,7 +28,7 @@ func TestMeshDelivers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if err := m.WaitConverged(30 * time.Second); err != nil {
+	if err := m.WaitConverged(30*time.Second, nil); err != nil {
 		t.Fatal(err)
 	}
 	rec, err := m.PKI.alert(m.Server, 1, time.Now(), "Flood warning")

@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -112,7 +110,6 @@ type sim struct {
 	order   []string
 	dir     string
 	ownDir  bool
-	key     []byte
 	records []*simRecord
 	seq     uint64
 	report  SimReport
@@ -129,7 +126,7 @@ func RunScenario(s *Scenario, opts SimOptions) (*SimReport, error) {
 		opts.Progress = func(string, ...any) {}
 	}
 	r := &sim{opts: opts, clock: &simClock{}, nodes: map[string]*simNode{}, dir: opts.Dir,
-		key: []byte("simcity gossip key, 32 bytes!!!!"), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	r.report = SimReport{Scenario: s.Name, OK: true}
 	defer r.close()
 	for _, c := range s.Commands {
@@ -189,7 +186,7 @@ func (r *sim) city(c Command) error {
 	}
 	now := r.clock.Now()
 	var err error
-	if r.pki, err = NewPKI("simcity", now); err != nil {
+	if r.pki, err = NewPKI(simLabel, now); err != nil {
 		return err
 	}
 	if r.server, err = r.pki.Issue(trust.Identity{Role: trust.RoleServer, ID: "server-1"}, now); err != nil {
@@ -254,23 +251,14 @@ func (r *sim) city(c Command) error {
 // start runs a node: its store (kept across crashes), replica, and gossip
 // link on the simulated network.
 func (r *sim) start(n *simNode) error {
-	st, err := store.Open(filepath.Join(r.dir, n.name+".db"), store.DefaultOptions())
-	if err != nil {
-		return err
-	}
-	v, err := r.pki.Verifier(r.clock.Now(), r.server)
-	if err != nil {
-		st.Close()
-		return err
-	}
 	n.mu.Lock()
 	if n.accepted == nil {
 		n.accepted = map[record.ID]time.Time{}
 	}
 	n.mu.Unlock()
-	node, err := mesh.NewNode(mesh.NodeConfig{
-		ID: n.name, Store: st, Verifier: v, Clock: r.clock, Logger: r.log,
-		StatePath: filepath.Join(r.dir, n.name+".trust.json"),
+	pc := poleConfig{
+		Name: n.name, Member: n.member, PKI: r.pki, Net: r.net, Dir: r.dir, Known: []*Member{r.server},
+		Clock: r.clock, KeepState: true, Logger: r.log,
 		OnEvent: func(ev mesh.Event) {
 			if ev.Kind == mesh.EventAccepted {
 				n.mu.Lock()
@@ -280,28 +268,17 @@ func (r *sim) start(n *simNode) error {
 				n.mu.Unlock()
 			}
 		},
-	})
+	}
+	p, err := openPole(pc)
 	if err != nil {
-		st.Close()
 		return err
 	}
-	tr, err := r.net.Transport(n.name)
+	link, err := p.gossipLink(pc, gossip.Config{}, uint64(r.opts.Seed)<<20|uint64(slices.Index(r.order, n.name)+1))
 	if err != nil {
-		st.Close()
+		p.store.Close()
 		return err
 	}
-	mc := memberlist.DefaultLANConfig()
-	mc.Transport = tr
-	mc.Logger = log.New(io.Discard, "", 0)
-	link, err := gossip.New(gossip.Config{
-		Node: node, Verifier: v, Cert: n.member.Cert, Key: n.member.Key,
-		Memberlist: mc, Keys: [][]byte{r.key}, Label: "simcity", Metas: r.pki.Metas,
-		Seed: uint64(r.opts.Seed)<<20 | uint64(slices.Index(r.order, n.name)+1), Logger: r.log,
-	})
-	if err != nil {
-		st.Close()
-		return err
-	}
+	st, node := p.store, p.node
 	ctx, cancel := context.WithCancel(context.Background())
 	n.store, n.node, n.link, n.cancel, n.done = st, node, link, cancel, make(chan error, 2)
 	go func() { n.done <- node.Run(ctx) }()
@@ -612,7 +589,7 @@ func (r *sim) converge(timeout time.Duration) error {
 			names, mls, joins = append(names, name), append(mls, l.Memberlist()), append(joins, l.Join)
 		}
 	}
-	if err := converge(r.net, names, mls, joins, timeout); err != nil {
+	if err := converge(context.Background(), r.net, names, mls, joins, timeout, r.opts.Progress); err != nil {
 		return err
 	}
 	r.opts.Progress("%d nodes converged", len(mls))

@@ -78,14 +78,14 @@ func newBenchMeshCmd(e *env) *cobra.Command {
 					}
 				}
 			}
-			ours, err := city.RunMeshBench(cfg, false)
+			ours, err := city.RunMeshBench(cmd.Context(), cfg, false)
 			if err != nil {
 				return fmt.Errorf("bench mesh: gossip: %w", err)
 			}
 			var base city.MeshBenchResult
 			cfg.AfterConverge = nil // the profile is of the gossip link's mesh
 			if !skipBaseline {
-				if base, err = city.RunMeshBench(cfg, true); err != nil {
+				if base, err = city.RunMeshBench(cmd.Context(), cfg, true); err != nil {
 					return fmt.Errorf("bench mesh: baseline: %w", err)
 				}
 			}
@@ -131,6 +131,7 @@ func newBenchMeshCmd(e *env) *cobra.Command {
 	f.IntVar(&cfg.Gossip.Fanout, "fanout", 0, "gossip: members each new record is pushed to (0: the link's default)")
 	f.IntVar(&cfg.Gossip.LazyFanout, "lazy-fanout", 0, "gossip: members told \"I have\" (0: the link's default)")
 	f.DurationVar(&cfg.Gossip.GraftTimeout, "graft-timeout", 0, "gossip: wait before pulling an announced record (0: the link's default)")
+	f.BoolVar(&cfg.WAN, "wan", false, "run memberlist with WAN timing (a fifth of the CPU; for N ≥ 750 in one process)")
 	f.BoolVar(&skipBaseline, "no-baseline", false, "measure the gossip link only")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	f.StringVar(&memProfile, "memprofile", "", "write a heap profile to this file once the mesh has settled")

@@ -65,10 +65,10 @@ func newBenchHealCmd(e *env) *cobra.Command {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					base, baseErr = city.RunHealBench(bc, true)
+					base, baseErr = city.RunHealBench(cmd.Context(), bc, true)
 				}()
 			}
-			ours, err := city.RunHealBench(cfg, false)
+			ours, err := city.RunHealBench(cmd.Context(), cfg, false)
 			wg.Wait()
 			if err != nil {
 				return fmt.Errorf("bench heal: gossip: %w", err)

@@ -112,7 +112,7 @@ func RunHealBench(ctx context.Context, cfg HealBenchConfig, baseline bool) (Heal
 	}
 	m, err := StartMesh(MeshOptions{
 		Context: ctx,
-		Nodes: cfg.Nodes, Seed: cfg.Seed, Link: netsim.Link{Latency: cfg.Latency},
+		Nodes:   cfg.Nodes, Seed: cfg.Seed, Link: netsim.Link{Latency: cfg.Latency},
 		Baseline: baseline, BaselineFullState: baseline, RunLinks: !baseline,
 		Preload: cfg.Base, Memberlist: cfg.Memberlist,
 		Gossip: gossip.Config{RejoinInterval: cfg.RejoinInterval, AntiEntropyInterval: cfg.AntiEntropyInterval},

@@ -89,6 +89,7 @@ func newRootCmd(e *env) *cobra.Command {
 		newBenchCmd(e),
 		newKeysCmd(e),
 		newRecordCmd(e),
+		newServerCmd(e),
 		newSimCmd(e),
 		newVersionCmd(e),
 	)

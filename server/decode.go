@@ -1,0 +1,168 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"reflect"
+	"strings"
+)
+
+// DefaultMaxBody is the request body cap when the configuration gives none.
+const DefaultMaxBody = 64 << 10
+
+// DecodeJSON reads r's body into v strictly, as every endpoint that takes
+// a body does: Content-Type application/json (415 otherwise), at most
+// maxBytes (413), not empty (400), exactly one JSON value (400), no field
+// that v does not have (400 naming it), every field of the right type
+// (400 naming it and the type wanted). Errors are *Problem values that
+// say what is wrong without echoing the body.
+func DecodeJSON(r *http.Request, maxBytes int64, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, params, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" || (params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8")) {
+			return NewProblem(http.StatusUnsupportedMediaType, ProblemMediaType, "send the body as Content-Type: application/json (UTF-8)")
+		}
+	} else {
+		return NewProblem(http.StatusUnsupportedMediaType, ProblemMediaType, "send the body as Content-Type: application/json")
+	}
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxBody
+	}
+	if r.ContentLength > maxBytes {
+		return tooLarge(maxBytes)
+	}
+	// Read one byte more than allowed to tell "too large" from "at the
+	// limit" without trusting Content-Length.
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBytes+1))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return tooLarge(maxBytes)
+		}
+		return NewProblem(http.StatusBadRequest, ProblemBadRequest, "the request body could not be read")
+	}
+	if int64(len(body)) > maxBytes {
+		return tooLarge(maxBytes)
+	}
+	return decodeStrict(body, v)
+}
+
+func tooLarge(max int64) *Problem {
+	return NewProblem(http.StatusRequestEntityTooLarge, ProblemTooLarge, fmt.Sprintf("the body is larger than %d bytes", max))
+}
+
+// decodeStrict is DecodeJSON's parser on bytes (fuzzed).
+func decodeStrict(body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return NewProblem(http.StatusBadRequest, ProblemMalformedJSON, "the body is empty: send a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonProblem(err, v)
+	}
+	if tok, err := dec.Token(); !errors.Is(err, io.EOF) {
+		_ = tok
+		return NewProblem(http.StatusBadRequest, ProblemMalformedJSON, fmt.Sprintf("unexpected data after the JSON value at offset %d: send exactly one value", dec.InputOffset()))
+	}
+	return nil
+}
+
+// jsonProblem describes a decoding error without echoing the input.
+func jsonProblem(err error, v any) *Problem {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return NewProblem(http.StatusBadRequest, ProblemMalformedJSON, fmt.Sprintf("malformed JSON at offset %d", se.Offset))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return NewProblem(http.StatusBadRequest, ProblemMalformedJSON, "the JSON value is cut short")
+	case errors.As(err, &te):
+		field := te.Field
+		if field == "" {
+			return NewProblem(http.StatusBadRequest, ProblemMalformedJSON, fmt.Sprintf("the body must be %s, not %s", jsonKind(reflect.TypeOf(v)), valueKind(te.Value)))
+		}
+		return ValidationProblem(BodyField(field, fmt.Sprintf("must be %s, not %s", jsonKind(te.Type), valueKind(te.Value))))
+	}
+	// encoding/json reports an unknown field only as text:
+	// `json: unknown field "name"`.
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		name = strings.Trim(name, `"`)
+		if len(name) > 64 || !printableASCII(name) {
+			return ValidationProblem(FieldError{Detail: "unknown field"})
+		}
+		return ValidationProblem(BodyField(name, "unknown field"))
+	}
+	return NewProblem(http.StatusBadRequest, ProblemMalformedJSON, "the body is not valid JSON for this endpoint")
+}
+
+// valueKind names the JSON kind encoding/json found ("string", "number
+// 1e999", "array"…) without the literal, which it may echo.
+func valueKind(v string) string {
+	kind, _, _ := strings.Cut(v, " ")
+	switch kind {
+	case "string", "number":
+		return "a " + kind
+	case "bool":
+		return "true or false"
+	case "array", "object":
+		return "an " + kind
+	case "null":
+		return "null"
+	}
+	return "another type"
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// jsonKind names a Go type the way a JSON client thinks of it.
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "a value"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	}
+	return "a value"
+}
+
+// decodeNone accepts a request that carries no body, or an empty JSON
+// object, for endpoints that take no input: anything else is refused so
+// that a client's misplaced parameters do not pass silently.
+func decodeNone(r *http.Request, maxBytes int64) error {
+	if r.ContentLength == 0 && r.Header.Get("Content-Type") == "" {
+		b, _ := io.ReadAll(io.LimitReader(r.Body, 1))
+		if len(b) == 0 {
+			return nil
+		}
+	}
+	var v struct{}
+	return DecodeJSON(r, maxBytes, &v)
+}

@@ -1,0 +1,73 @@
+package desk_test
+
+import (
+	"crypto/ed25519"
+	"testing"
+	"time"
+
+	"github.com/cityarray/cityarray/mesh/record"
+	"github.com/cityarray/cityarray/mesh/trust"
+	"github.com/cityarray/cityarray/server/auth"
+	"github.com/cityarray/cityarray/server/desk"
+	"github.com/cityarray/cityarray/server/fleet"
+)
+
+var (
+	_ desk.Tracker        = (*fleet.Fleet)(nil)
+	_ auth.DeviceZoneFunc = (*fleet.Fleet)(nil).DeviceZone
+)
+
+// TestDeskWithFleet wires the desk to fleet as the server does: fleet
+// tracks every record the desk issues, and acks of a renewal count for
+// the alert.
+func TestDeskWithFleet(t *testing.T) {
+	var fl *fleet.Fleet
+	e := newEnv(t, func(o *desk.Options) {
+		o.Tracker = trackerFunc(func(id string, ids []record.ID, sc record.Scope, at time.Time) { fl.Track(id, ids, sc, at) })
+	})
+	var err error
+	if fl, err = fleet.New(e.db, fleet.Options{Clock: e.clk, Auditor: e.aud}); err != nil {
+		t.Fatal(err)
+	}
+	p := testPKI()
+	signers := map[string]record.Signer{}
+	for id, zone := range devices {
+		pub, key, _ := ed25519.GenerateKey(nil)
+		cert, err := p.ca.Issue(trust.Identity{Role: trust.RoleDevice, ID: id, Zone: zone}, pub, t0.Add(-time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fl.Register(cert); err != nil {
+			t.Fatal(err)
+		}
+		signers[id], _ = record.NewSigner(key, cert.Raw, true, p.ca.Cert.Raw)
+	}
+	sam := e.login("sam")
+	a := e.publish(sam, sam, draftReq("warning", "zone:z1"))
+	e.clk.Advance(time.Minute)
+	if _, err := e.desk.Renew(ctx(), e.clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	v, _ := e.desk.Get(sam, a.ID)
+	renewal := v.Records[1].ID
+	ack, err := record.Sign(&record.Record{Kind: record.KindAck, Tier: record.TierInformational, Scope: record.DeviceScope("pole-2"),
+		Issued: e.clk.Now(), Expires: e.clk.Now().Add(time.Hour), Origin: "pole-2", Seq: 1,
+		Body: &record.Ack{Record: renewal, Device: "pole-2", State: record.AckDisplayed, At: record.MillisOf(e.clk.Now())}}, signers["pole-2"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl.Observe(ack, e.clk.Now())
+	st, err := fl.Status(a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.InScope != 2 || st.Displayed != 1 || st.States[fleet.NotReached] != 1 || st.Records != 2 {
+		t.Errorf("status %+v", st)
+	}
+}
+
+type trackerFunc func(string, []record.ID, record.Scope, time.Time)
+
+func (f trackerFunc) Track(id string, ids []record.ID, sc record.Scope, at time.Time) {
+	f(id, ids, sc, at)
+}

@@ -71,10 +71,12 @@ func RunMeshBench(ctx context.Context, cfg MeshBenchConfig, baseline bool) (Mesh
 	)
 	m, err := StartMesh(MeshOptions{
 		Context: ctx,
-		Nodes: cfg.Nodes, Seed: cfg.Seed, Baseline: baseline, Gossip: cfg.Gossip,
+		Nodes:   cfg.Nodes, Seed: cfg.Seed, Baseline: baseline, Gossip: cfg.Gossip,
 		InboxSize:  1024, // one alert at a time
 		Memberlist: memberlistPreset(cfg.WAN),
-		Link:       netsim.Link{Latency: cfg.Latency, Jitter: cfg.Jitter, Loss: cfg.Loss},
+		// The poles form the mesh on a clean network; the loss starts once
+		// membership has converged (a storm hits a formed mesh).
+		Link: netsim.Link{Latency: cfg.Latency, Jitter: cfg.Jitter},
 		OnEvent: func(node int, ev mesh.Event) {
 			if ev.Kind != mesh.EventAccepted {
 				return
@@ -103,6 +105,7 @@ func RunMeshBench(ctx context.Context, cfg MeshBenchConfig, baseline bool) (Mesh
 	if err := m.WaitConverged(time.Duration(cfg.Nodes)*400*time.Millisecond+time.Minute, progress); err != nil {
 		return MeshBenchResult{}, err
 	}
+	m.Net.SetDefault(netsim.Link{Latency: cfg.Latency, Jitter: cfg.Jitter, Loss: cfg.Loss})
 	server := m.Server
 	// After a mass join, memberlist keeps gossiping the join for a while
 	// (every alive message is retransmitted about 4·log10(N) times per

@@ -25,6 +25,19 @@
 // The verifier's state (time floor, replay windows, revocations) is saved
 // next to the store, so a restarted node still refuses replays.
 //
+// On a server, signature checks would cap acks at one core, so a node may
+// run verify workers (NodeConfig.VerifyWorkers) in front of its goroutine:
+// they parse what the links deliver and check the signatures
+// (trust.Verifier.CheckSignatures, which remembers by record id that these
+// exact bytes verified) on every core, and pass the records on in the
+// order Deliver took them, so a record naming its signer by kid still
+// follows the one that carried the chain. The replica then does only the
+// cheap part of Verify (the signers' validity and revocation at its own
+// time, the tier table, expiry, replay) and Commit, in order, as before;
+// it stays the one sequential state machine and imports no I/O. Deliver
+// still never blocks. A pole, and a simulated city of many nodes in one
+// process, run without workers.
+//
 // # Links
 //
 // A Link is declared here, by its consumer: a name and a non-blocking

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cityarray/cityarray/mesh/atomicfile"
@@ -66,6 +67,17 @@ type NodeConfig struct {
 	// TickEvery is how often expired ids are forgotten and the verifier
 	// state saved (default 1 minute).
 	TickEvery time.Duration
+	// VerifyWorkers, if positive, is how many goroutines parse the records
+	// links deliver and check their signatures
+	// (trust.Verifier.CheckSignatures) before the node's goroutine takes
+	// them, in the order Deliver queued them; the replica's own Verify
+	// then finds the signatures checked and does only the cheap checks
+	// against the shared state, so ed25519 runs on every core while the
+	// replica stays one sequential state machine. A server taking
+	// thousands of acks a second sets it to GOMAXPROCS. Zero (the
+	// default) does everything on the node's goroutine, which suits a
+	// pole, and a simulated city of hundreds of nodes in one process.
+	VerifyWorkers int
 }
 
 // Node drives a Replica: it owns the goroutine that feeds it, does the I/O
@@ -75,19 +87,33 @@ type Node struct {
 	cfg   NodeConfig
 	log   *slog.Logger
 	inbox chan inbound
+	pre   chan inbound // Deliver's queue when VerifyWorkers > 0
 
 	mu      sync.Mutex // guards replica and links
 	replica *Replica
 	links   []Link
-	dropped uint64 // inbound records refused because the inbox was full
+	dropped atomic.Uint64 // inbound records refused because the inbox was full
 }
 
 type inbound struct {
-	src  Source
-	raw  []byte
-	rec  *record.Record // for Publish
-	done chan error     // for Publish
+	src    Source
+	raw    []byte
+	parsed *record.Record // parsed and signature-checked by a verify worker
+	rec    *record.Record // for Publish
+	done   chan error     // for Publish
 }
+
+// verifyBatch is delivered records on their way through a verify worker;
+// ready closes when the worker is done with them.
+type verifyBatch struct {
+	ins   []inbound
+	ready chan struct{}
+}
+
+// maxVerifyBatch is the most records one verify worker takes at once: few
+// enough that every worker gets some when a burst arrives, many enough
+// that the hand-offs cost little per record.
+const maxVerifyBatch = 32
 
 // NewNode returns a node over cfg.Store, knowing every record the store
 // holds.
@@ -124,12 +150,16 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	for _, k := range keys {
 		r.Know(k.ID, time.UnixMilli(k.Expires))
 	}
-	return &Node{
+	n := &Node{
 		cfg:     cfg,
 		log:     cfg.Logger.With("component", "mesh", "node", cfg.ID),
 		inbox:   make(chan inbound, cfg.InboxSize),
 		replica: r,
-	}, nil
+	}
+	if cfg.VerifyWorkers > 0 {
+		n.pre = make(chan inbound, cfg.InboxSize)
+	}
+	return n, nil
 }
 
 // ID returns the node's id.
@@ -160,13 +190,20 @@ func (n *Node) Known(id record.ID) bool {
 // inbox is full the record is dropped and counted (a peer or anti-entropy
 // will offer it again). It reports whether the record was queued.
 func (n *Node) Deliver(src Source, raw []byte) bool {
+	if n.pre != nil {
+		select {
+		case n.pre <- inbound{src: src, raw: raw}:
+			return true
+		default:
+			n.dropped.Add(1)
+			return false
+		}
+	}
 	select {
 	case n.inbox <- inbound{src: src, raw: raw}:
 		return true
 	default:
-		n.mu.Lock()
-		n.dropped++
-		n.mu.Unlock()
+		n.dropped.Add(1)
 		return false
 	}
 }
@@ -196,15 +233,18 @@ func (n *Node) Counters() Counters {
 }
 
 // Dropped returns how many inbound records were dropped on a full inbox.
-func (n *Node) Dropped() uint64 {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.dropped
-}
+func (n *Node) Dropped() uint64 { return n.dropped.Load() }
 
 // Run processes inbound records until ctx ends, then saves the verifier
 // state.
 func (n *Node) Run(ctx context.Context) error {
+	if n.pre != nil {
+		pctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		n.startVerifiers(pctx, &wg)
+		defer wg.Wait()
+		defer cancel()
+	}
 	tick := time.NewTicker(n.cfg.TickEvery)
 	defer tick.Stop()
 	batch := make([]inbound, 0, n.cfg.MaxBatch)
@@ -235,6 +275,100 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 }
 
+// startVerifiers starts the verify pipeline: a dispatcher that takes
+// delivered records in batches of up to maxVerifyBatch and hands each
+// batch to one of VerifyWorkers workers and, in the same order, to a
+// collector that passes the records to the inbox once their worker is
+// done. So the replica sees records in the order Deliver took them (a
+// record naming its signer by kid still comes after the one that carried
+// the chain), and a full inbox holds the pipeline back until Deliver
+// drops.
+func (n *Node) startVerifiers(ctx context.Context, wg *sync.WaitGroup) {
+	w := n.cfg.VerifyWorkers
+	work := make(chan *verifyBatch, 2*w)
+	order := make(chan *verifyBatch, 4*w)
+	wg.Add(w + 2)
+	go func() { // dispatcher
+		defer wg.Done()
+		for {
+			var in inbound
+			select {
+			case <-ctx.Done():
+				return
+			case in = <-n.pre:
+			}
+			b := &verifyBatch{ins: make([]inbound, 1, min(len(n.pre)+1, maxVerifyBatch)), ready: make(chan struct{})}
+			b.ins[0] = in
+		drain:
+			for len(b.ins) < maxVerifyBatch {
+				select {
+				case in := <-n.pre:
+					b.ins = append(b.ins, in)
+				default:
+					break drain
+				}
+			}
+			select {
+			case order <- b:
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case work <- b:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for range w {
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case b := <-work:
+					now := n.cfg.Clock.Now()
+					for i := range b.ins {
+						// A record that does not parse, or whose
+						// signatures fail, goes on as it is: the
+						// replica rejects it with its reason and
+						// counts it.
+						if rec, err := record.Parse(b.ins[i].raw); err == nil {
+							_ = n.cfg.Verifier.CheckSignatures(rec, now)
+							b.ins[i].parsed = rec
+						}
+					}
+					close(b.ready)
+				}
+			}
+		}()
+	}
+	go func() { // collector
+		defer wg.Done()
+		for {
+			var b *verifyBatch
+			select {
+			case <-ctx.Done():
+				return
+			case b = <-order:
+			}
+			select {
+			case <-b.ready:
+			case <-ctx.Done():
+				return
+			}
+			for _, in := range b.ins {
+				select {
+				case n.inbox <- in:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+}
+
 // process runs one batch through the replica and does what it asks:
 // store, then forward, then report.
 func (n *Node) process(batch []inbound) {
@@ -251,6 +385,10 @@ func (n *Node) process(batch []inbound) {
 			} else {
 				published[in.rec.ID()] = in.done
 			}
+			continue
+		}
+		if in.parsed != nil {
+			n.replica.ReceiveRecord(in.src, in.parsed, now, &out)
 			continue
 		}
 		n.replica.Receive(in.src, in.raw, now, &out)

@@ -176,6 +176,21 @@ func (r *Replica) Receive(src Source, raw []byte, now time.Time, out *Output) {
 	r.verify(rec, src, now, out)
 }
 
+// ReceiveRecord takes one record from a link that the driver has parsed
+// already, off the replica's goroutine (mesh.Node's verify workers do,
+// and check its signatures ahead with trust.Verifier.CheckSignatures). It
+// is Receive without the parse: what it accepts and rejects is the same.
+func (r *Replica) ReceiveRecord(src Source, rec *record.Record, now time.Time, out *Output) {
+	r.counters.Received++
+	r.counters.BytesIn[src.Link] += uint64(len(rec.Raw()))
+	id := rec.ID()
+	if r.Known(id) || r.rejected.has(id) {
+		r.counters.Duplicates++
+		return
+	}
+	r.verify(rec, src, now, out)
+}
+
 // Publish takes a record this node signed. It goes through the same checks
 // as any other: a node never forwards what it would reject.
 func (r *Replica) Publish(rec *record.Record, now time.Time, out *Output) {

@@ -82,6 +82,20 @@ type PKIConfig struct {
 	// one of them). A passphrase is never a flag or a config value.
 	PassphraseEnv  string `yaml:"passphrase_env"`
 	PassphraseFile string `yaml:"passphrase_file"`
+	// CityKey is the city CA's key (city.key, as `cityarray keys init`
+	// writes it), optional. With it the server issues officer
+	// certificates (POST /api/v1/officers/{id}/key) and signs device
+	// revocations (POST /api/v1/devices/{id}/revoke); without it those
+	// answer 503 and officers' keys and revocations are made offline.
+	// With Dir it defaults to Dir/city.key when that file exists.
+	// CityPassphraseEnv or CityPassphraseFile name where the passphrase
+	// of an encrypted CityKey is read (at most one; never the passphrase
+	// itself). A CityKey named here, or a passphrase source, makes the key
+	// required: the server does not start without it. A key found only by
+	// default that cannot be opened is skipped with a warning.
+	CityKey            string `yaml:"city_key"`
+	CityPassphraseEnv  string `yaml:"city_passphrase_env"`
+	CityPassphraseFile string `yaml:"city_passphrase_file"`
 	// TrustedClock says this machine's clock is right (NTP): records
 	// issued in the future are refused. Default true.
 	TrustedClock bool `yaml:"trusted_clock"`
@@ -523,7 +537,7 @@ func (c *Config) resolvePaths(dir string) {
 
 func (c *Config) paths() []*string {
 	return []*string{&c.DataDir, &c.PKI.Dir, &c.PKI.RootCert, &c.PKI.CityCert, &c.PKI.ServerCert,
-		&c.PKI.ServerKey, &c.PKI.PassphraseFile, &c.HTTP.TLS.CertFile, &c.HTTP.TLS.KeyFile,
+		&c.PKI.ServerKey, &c.PKI.PassphraseFile, &c.PKI.CityKey, &c.PKI.CityPassphraseFile, &c.HTTP.TLS.CertFile, &c.HTTP.TLS.KeyFile,
 		&c.Gossip.KeyringFile, &c.Audit.Dir}
 }
 
@@ -586,6 +600,15 @@ func (c *Config) validate() error {
 	}
 	if c.PKI.PassphraseEnv != "" && !envNameRE.MatchString(c.PKI.PassphraseEnv) {
 		bad("pki.passphrase_env", "%q is not an environment variable name (the passphrase itself never goes in the file)", c.PKI.PassphraseEnv)
+	}
+	if c.PKI.CityPassphraseEnv != "" && c.PKI.CityPassphraseFile != "" {
+		bad("pki.city_passphrase_env", "set city_passphrase_env or city_passphrase_file, not both")
+	}
+	if c.PKI.CityPassphraseEnv != "" && !envNameRE.MatchString(c.PKI.CityPassphraseEnv) {
+		bad("pki.city_passphrase_env", "%q is not an environment variable name (the passphrase itself never goes in the file)", c.PKI.CityPassphraseEnv)
+	}
+	if (c.PKI.CityPassphraseEnv != "" || c.PKI.CityPassphraseFile != "") && c.PKI.CityKey == "" && c.PKI.Dir == "" {
+		bad("pki.city_key", "a city passphrase is set but no city_key (or pki.dir) names the key")
 	}
 
 	// HTTP.
@@ -854,8 +877,10 @@ func CheckFiles(cfg Config) error {
 			bad("data_dir", fmt.Errorf("%s is writable by group or others; chmod 700 it", cfg.DataDir))
 		}
 	}
-	if _, err := loadPKI(cfg.PKI, time.Now()); err != nil {
+	if pki, err := loadPKI(cfg.PKI, time.Now()); err != nil {
 		bad("pki", err)
+	} else if _, _, err := loadCityCA(cfg.PKI, pki.cityCert); err != nil {
+		bad("pki.city_key", err)
 	}
 	if cfg.HTTP.TLS.CertFile != "" && !cfg.HTTP.InsecureHTTPLoopback {
 		if _, err := tls.LoadX509KeyPair(cfg.HTTP.TLS.CertFile, cfg.HTTP.TLS.KeyFile); err != nil {

@@ -52,6 +52,11 @@ var badConfigs = map[string][]string{
 		`pki.server_cert: required: the server's certificate (or pki.dir and pki.server_id)`,
 		`pki.server_key: required: the server's key (or pki.dir and pki.server_id)`,
 	},
+	"city-key.bad.yaml": {
+		`testdata/city-key.bad.yaml:7: pki.city_passphrase_env: set city_passphrase_env or city_passphrase_file, not both`,
+		`testdata/city-key.bad.yaml:7: pki.city_passphrase_env: "the city passphrase" is not an environment variable name (the passphrase itself never goes in the file)`,
+		`testdata/city-key.bad.yaml:3: pki.city_key: a city passphrase is set but no city_key (or pki.dir) names the key`,
+	},
 	"syntax.bad.yaml":   {`testdata/syntax.bad.yaml:3: did not find expected key`},
 	"two-docs.bad.yaml": {`testdata/two-docs.bad.yaml:3: a second YAML document; the file must hold one`},
 	"unknown-field.bad.yaml": {

@@ -17,24 +17,35 @@ const DefaultMaxBody = 64 << 10
 
 // DecodeJSON reads r's body into v strictly, as every endpoint that takes
 // a body does: Content-Type application/json (415 otherwise), at most
-// maxBytes (413), not empty (400), exactly one JSON value (400), no field
-// that v does not have (400 naming it), every field of the right type
-// (400 naming it and the type wanted). Errors are *Problem values that
+// maxBytes (413), not empty (400), exactly one JSON value and not null
+// (400), no field that v does not have (400 naming it), no key given twice
+// in one object (400 naming it), every field of the right type (400
+// naming it and the type wanted). Errors are *Problem values that
 // say what is wrong without echoing the body.
 func DecodeJSON(r *http.Request, maxBytes int64, v any) error {
+	body, err := readJSONBody(r, maxBytes)
+	if err != nil {
+		return err
+	}
+	return decodeStrict(body, v)
+}
+
+// readJSONBody checks a request's media type and reads its body, at most
+// maxBytes (DecodeJSON's first half).
+func readJSONBody(r *http.Request, maxBytes int64) ([]byte, error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, params, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" || (params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8")) {
-			return NewProblem(http.StatusUnsupportedMediaType, ProblemMediaType, "send the body as Content-Type: application/json (UTF-8)")
+			return nil, NewProblem(http.StatusUnsupportedMediaType, ProblemMediaType, "send the body as Content-Type: application/json (UTF-8)")
 		}
 	} else {
-		return NewProblem(http.StatusUnsupportedMediaType, ProblemMediaType, "send the body as Content-Type: application/json")
+		return nil, NewProblem(http.StatusUnsupportedMediaType, ProblemMediaType, "send the body as Content-Type: application/json")
 	}
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxBody
 	}
 	if r.ContentLength > maxBytes {
-		return tooLarge(maxBytes)
+		return nil, tooLarge(maxBytes)
 	}
 	// Read one byte more than allowed to tell "too large" from "at the
 	// limit" without trusting Content-Length.
@@ -42,14 +53,14 @@ func DecodeJSON(r *http.Request, maxBytes int64, v any) error {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return tooLarge(maxBytes)
+			return nil, tooLarge(maxBytes)
 		}
-		return NewProblem(http.StatusBadRequest, ProblemBadRequest, "the request body could not be read")
+		return nil, NewProblem(http.StatusBadRequest, ProblemBadRequest, "the request body could not be read")
 	}
 	if int64(len(body)) > maxBytes {
-		return tooLarge(maxBytes)
+		return nil, tooLarge(maxBytes)
 	}
-	return decodeStrict(body, v)
+	return body, nil
 }
 
 func tooLarge(max int64) *Problem {
@@ -70,7 +81,62 @@ func decodeStrict(body []byte, v any) error {
 		_ = tok
 		return NewProblem(http.StatusBadRequest, ProblemMalformedJSON, fmt.Sprintf("unexpected data after the JSON value at offset %d: send exactly one value", dec.InputOffset()))
 	}
+	if bytes.Equal(bytes.TrimSpace(body), []byte("null")) {
+		return NewProblem(http.StatusBadRequest, ProblemMalformedJSON, "the body is null: send a JSON object")
+	}
+	// encoding/json lets a later duplicate key win; two parsers that
+	// disagree on which one counts is how checks get bypassed, so a key
+	// given twice is refused.
+	if field, dup := duplicateKey(json.NewDecoder(bytes.NewReader(body)), ""); dup {
+		if len(field) > 64 || !printableASCII(field) {
+			return ValidationProblem(FieldError{Detail: "a key is given twice"})
+		}
+		return ValidationProblem(BodyField(field, "given twice"))
+	}
 	return nil
+}
+
+// duplicateKey walks one well-formed JSON value and reports the first
+// object key that appears twice in one object, as a dotted path.
+func duplicateKey(dec *json.Decoder, path string) (string, bool) {
+	tok, err := dec.Token()
+	if err != nil {
+		return "", false
+	}
+	d, ok := tok.(json.Delim)
+	if !ok {
+		return "", false
+	}
+	switch d {
+	case '{':
+		seen := map[string]bool{}
+		for dec.More() {
+			kt, err := dec.Token()
+			if err != nil {
+				return "", false
+			}
+			k, _ := kt.(string)
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			if seen[k] {
+				return p, true
+			}
+			seen[k] = true
+			if f, dup := duplicateKey(dec, p); dup {
+				return f, true
+			}
+		}
+	case '[':
+		for i := 0; dec.More(); i++ {
+			if f, dup := duplicateKey(dec, fmt.Sprintf("%s[%d]", path, i)); dup {
+				return f, true
+			}
+		}
+	}
+	dec.Token() // the closing delimiter
+	return "", false
 }
 
 // jsonProblem describes a decoding error without echoing the input.

@@ -53,6 +53,10 @@ func TestDecodeJSON(t *testing.T) {
 		{"top array", `[1]`, "application/json", 400, ProblemMalformedJSON, nil},
 		{"top string", `"x"`, "application/json", 400, ProblemMalformedJSON, nil},
 		{"too large", `{"name":"` + strings.Repeat("x", 2000) + `"}`, "application/json", 413, ProblemTooLarge, nil},
+		{"null", `null`, "application/json", 400, ProblemMalformedJSON, nil},
+		{"key twice", `{"name":"a","count":1,"name":"b"}`, "application/json", 400, ProblemValidation, []string{"name"}},
+		{"key twice nested", `{"inner":{"on":true,"on":false}}`, "application/json", 400, ProblemValidation, []string{"inner.on"}},
+		{"same key in two objects", `{"tags":["x"],"inner":{"on":true}}`, "application/json", 0, "", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

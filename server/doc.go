@@ -1,16 +1,14 @@
 // Package server is the CITYARRAY control-server daemon (DESIGN §2,
 // "server"): the mesh node with its embedded MQTT broker (and optionally a
 // gossip link), the record store and the server state, the signed audit
-// log, people and access (server/auth), and the operator API over HTTPS.
-// The alert desk and the fleet views are added by other packages through
-// Handle and the accessors (Node, DB, Audit, Auth); this package is the
-// foundation they stand on. `cityarray server` (cmd/cityarray/cli) runs
-// it.
+// log, people and access (server/auth), the alert desk (server/desk) and
+// the fleet (server/fleet), and the operator API over HTTPS.
+// `cityarray server` (cmd/cityarray/cli) runs it; `cityarray alert` is its
+// command-line client.
 //
 //	cfg, err := server.LoadConfig("/etc/cityarray/server.yaml") // defaults < file
 //	cfg.HTTP.Listen = flagValue; cfg.SetSource("http.listen", "--http-listen") // < flags
 //	srv, err := server.New(cfg, logger)  // validates, opens and binds everything
-//	desk.Register(srv)                   // srv.Handle(pattern, perm, handler)…
 //	err = srv.Run(ctx)                   // until ctx ends; then closes everything
 //
 // # The configuration file
@@ -35,6 +33,9 @@
 //	  server_key: ""              # its Ed25519 key (mode 0600)
 //	  passphrase_env: ""          # name of an env variable holding the key's passphrase, or
 //	  passphrase_file: ""         # a file holding it; never the passphrase itself
+//	  city_key: ""                # the city CA's key, optional (see # The city CA key); default dir/city.key if present
+//	  city_passphrase_env: ""     # where its passphrase is read, as for the server key
+//	  city_passphrase_file: ""
 //	  trusted_clock: true         # NTP-synchronised: refuse records issued in the future
 //	http:
 //	  listen: ":8443"             # the API (HTTPS)
@@ -93,6 +94,29 @@
 // Config.Hooks (clock, randomness, password hash cost, gossip timing) can
 // only be set by a program that embeds the server, such as tests.
 //
+// # The city CA key
+//
+// The server signs with its own key (alerts, commands, protocols) and, for
+// an Emergency, with the key of the officer who approved it, which the desk
+// keeps sealed (server/desk). Two operations need the city CA itself:
+// certifying a new officer key (POST /api/v1/officers/{id}/key) and
+// signing a device revocation (POST /api/v1/devices/{id}/revoke). The CA
+// key reaches the server the way the server key does: a key file
+// (pki.city_key, by default city.key in pki.dir, as `cityarray keys init`
+// writes it), encrypted with the passphrase given to `keys init`, which the
+// server reads from the environment variable pki.city_passphrase_env or
+// the file pki.city_passphrase_file, never from the configuration or a
+// flag. It is optional and a trade-off: a CA key on an online machine lets
+// whoever takes that machine certify officers, so a city that keeps its CA
+// offline leaves city.key out of the server's pki.dir; the two endpoints
+// then answer 503 no-city-ca, officer keys are made offline (`cityarray
+// keys issue --role operator`) and revocations signed with `cityarray keys
+// revoke`. A key named explicitly (city_key, or a passphrase source) must
+// open, or the server does not start; one found only by default that does
+// not open is skipped with a warning. Its certificate (pki.city_cert) is
+// used either way: it checks officer certificates and travels in officer
+// signatures.
+//
 // # Lifecycle
 //
 // New validates the configuration, then opens and binds, in order: the
@@ -101,7 +125,10 @@
 // root through the city CA; the key must match it), the data and CSRF keys,
 // the record store (mesh/store), the server state (a second bbolt file),
 // the audit log (signed with the server key), auth, the mesh node (its
-// verifier state in the data dir), the MQTT broker (its link added to the
+// verifier state in the data dir; GOMAXPROCS verify workers, so that acks
+// are checked on every core: mesh.NodeConfig.VerifyWorkers), the fleet and
+// the alert desk (their buckets in the server state; the city CA key if
+// configured), the MQTT broker (its link added to the
 // node; listening from here on), the gossip link if enabled, and the HTTP
 // listener, generating the self-signed web certificate if it needs one
 // (and logging that browsers will warn). Whatever fails, New closes what it
@@ -111,7 +138,14 @@
 // Run runs the components as execute/interrupt pairs, as prometheus does
 // with run.Group: the HTTP server, gossip, the broker, a maintenance loop
 // (record and session sweeps every minute), audit checkpoints (a signed
-// tree head every minute the log grew) and the node. When the context
+// tree head every minute the log grew), the desk's renewal (desk.Renew
+// every minute: warnings re-issued before displays drop them, expiries,
+// protocol refreshes, records whose hand-off to the mesh failed; and every
+// hour fleet.Prune of the deliveries of alerts published more than 30
+// days ago), the
+// fleet's flush (fleet.Flush every second: acks and health reports to
+// disk; once more after everything stopped), the registration of devices
+// first seen (below) and the node. When the context
 // ends or any component fails, every component is interrupted in that
 // order (the API finishes requests in flight for up to
 // http.shutdown_timeout first), and then the files are closed (the audit
@@ -120,6 +154,18 @@
 // the server can work (serving, stores answering, broker up, audit log
 // taking appends); /readyz reports the same per component. Close releases a
 // server whose Run was never called.
+//
+// Every record the node accepts reaches the fleet (fleet.Observe, on the
+// node's goroutine: acks, health reports, revocations). A device whose
+// record the node accepted but that the registry does not know yet is
+// registered from its certificate: the record's x5chain, or the
+// verifier's copy of a chain it verified before (trust.Verifier.Certificate)
+// when the record names its signer by kid; the registration, which writes
+// to disk, runs on a goroutine of its own. The desk publishes through the
+// node and tells the fleet (its Tracker) which records belong to which
+// alert before the node has them, so no ack arrives unknown. The desk's
+// data key (sealing officer keys) is derived from server.keys' DataKey for
+// that purpose alone.
 //
 // # First run
 //
@@ -173,8 +219,9 @@
 //
 // Request bodies are decoded by DecodeJSON, for every endpoint that takes
 // one: Content-Type application/json (else 415), at most
-// http.max_body_bytes (else 413), exactly one JSON value, no unknown field
-// and every field of its type (else 400 naming the field); endpoints that
+// http.max_body_bytes (else 413), exactly one JSON value and not null, no
+// unknown field, no key given twice (encoding/json would let the last one
+// win silently) and every field of its type (else 400 naming the field); endpoints that
 // take no input accept no body or {}. Path ids are checked against their
 // syntax before any lookup.
 //
@@ -225,6 +272,47 @@
 //	GET    /api/v1/audit                  entries, ?from=&limit=&cursor= (audit.read)
 //	GET    /api/v1/audit/proof/{n}        inclusion proof against a signed checkpoint (audit.read)
 //
+//	POST   /api/v1/alerts                 draft a Warning or Emergency (alert.draft, in scope)
+//	GET    /api/v1/alerts                 list, ?state=&limit=&cursor= (alert.read)
+//	GET    /api/v1/alerts/{id}            one, with its history and records (alert.read)
+//	PUT    /api/v1/alerts/{id}            edit a draft (alert.draft, its author)
+//	POST   /api/v1/alerts/{id}/submit     (alert.submit)
+//	POST   /api/v1/alerts/{id}/approve    (alert.approve; two-person rule; an officer for an Emergency)
+//	POST   /api/v1/alerts/{id}/reject     back to draft with a reason (alert.approve)
+//	POST   /api/v1/alerts/{id}/publish    sign and send (alert.publish; an Emergency: fresh TOTP)
+//	POST   /api/v1/alerts/{id}/update     new message or expiry (alert.publish; an Emergency: fresh TOTP)
+//	POST   /api/v1/alerts/{id}/cancel     withdraw (alert.cancel, or alert.draft for one's own unpublished alert)
+//	GET    /api/v1/alerts/{id}/status     delivery counts: received, displayed, played, failed, not reached (alert.read)
+//	GET    /api/v1/alerts/{id}/deliveries per device, ?state=&limit=&cursor= (alert.read)
+//	GET    /api/v1/protocols              every protocol (protocol.read)
+//	POST   /api/v1/protocols              create or save a new version (protocol.manage)
+//	GET    /api/v1/protocols/{name}       one (protocol.read)
+//	POST   /api/v1/protocols/{name}/publish and /retire (protocol.manage)
+//	GET    /api/v1/devices                ?zone=&limit=&cursor= (device.read)
+//	GET    /api/v1/devices/{id}           one (device.read)
+//	POST   /api/v1/devices/{id}/revoke    revocation signed by the city CA (device.revoke)
+//	POST   /api/v1/devices/{id}/command   test pattern, brightness, volume: a signed command record (device.command)
+//	POST   /api/v1/officers/{id}/key      create an officer's signing key (user.manage; the city CA key)
+//	GET    /api/v1/officers/{id}/key      its certificate and fingerprint (user.read)
+//	DELETE /api/v1/officers/{id}/key      remove it (user.manage)
+//
+// The desk and the fleet check permission and scope themselves as well
+// (server/desk, server/fleet); their refusals map through their
+// StatusCode to problem types: validation (400, or 422 for content the
+// desk refuses, with the field named), not-found, forbidden, out-of-scope
+// (a zone_operator outside its zones), two-person-rule, wrong-state,
+// no-officer-key, unsupported-tier, refused-by-mesh (502: nothing was
+// published), not-delivered (503: signed and recorded, sent with the next
+// renewal; do not publish again), no-city-ca (503), and reauth-required:
+// 401 when an officer's key would sign an Emergency more than 5 minutes
+// after the session's last TOTP entry; the client sends a current code to
+// POST /api/v1/reauth and retries the same request. Alert ids are 16
+// characters of a-z and 2-7; protocol names and device ids follow the
+// record format's node id syntax; both are checked before any lookup.
+// Bodies are decoded as everywhere (DecodeJSON: media type, size, one
+// value, no unknown field, no key twice, not null) and then by the desk's
+// own strict decoder, which also refuses keys of the wrong case.
+//
 // # Metrics
 //
 // On a registry of the server's own: cityarray_http_requests_total{route,
@@ -234,7 +322,10 @@
 // included), cityarray_mesh_store_failures_total,
 // cityarray_mesh_inbox_dropped_total, cityarray_mesh_bytes_received_total{link};
 // the broker's cityarray_mqtt_clients_connected and
-// cityarray_mqtt_events_total{event}; cityarray_audit_entries,
+// cityarray_mqtt_events_total{event}; the fleet's
+// cityarray_fleet_acks_total{outcome} (counted, untracked, mismatched),
+// cityarray_fleet_unknown_health_total and cityarray_fleet_devices;
+// cityarray_audit_entries,
 // cityarray_audit_checkpoint_size, cityarray_audit_appends_total,
 // cityarray_audit_append_errors_total; cityarray_server_ready; and the Go
 // runtime and process collectors.
@@ -244,7 +335,7 @@
 // Mode 0700, owned by the server's user.
 //
 //	records.db            0600  mesh/store: signed records, indexes, outbox (bbolt)
-//	server.db             0600  server state (bbolt): auth.* buckets; other packages add theirs
+//	server.db             0600  server state (bbolt): auth.*, desk.* and fleet.* buckets
 //	server.keys           0600  DataKey (seals TOTP secrets in server.db) and CSRFKey (CSRF
 //	                            tokens, keyed fingerprints, cursor MACs), 32 random bytes each,
 //	                            JSON; made on first run; refused if group or others may read it

@@ -90,12 +90,15 @@ var (
 	descAuditEntries   = prometheus.NewDesc("cityarray_audit_entries", "Entries in the audit log.", nil, nil)
 	descAuditSigned    = prometheus.NewDesc("cityarray_audit_checkpoint_size", "Entries covered by the latest signed checkpoint.", nil, nil)
 	descReady          = prometheus.NewDesc("cityarray_server_ready", "1 when every component is ready.", nil, nil)
+	descFleetAcks      = prometheus.NewDesc("cityarray_fleet_acks_total", "Device acks, by what became of them: counted toward an alert, of no tracked alert, or naming another device than their signer.", []string{"outcome"}, nil)
+	descFleetUnknown   = prometheus.NewDesc("cityarray_fleet_unknown_health_total", "Health reports from unregistered nodes without a device certificate.", nil, nil)
+	descFleetDevices   = prometheus.NewDesc("cityarray_fleet_devices", "Devices in the registry.", nil, nil)
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descMeshReceived, descMeshDuplicates, descMeshAccepted, descMeshRejected,
 		descMeshForwarded, descMeshStoreFails, descMeshDropped, descMeshBytesIn, descBrokerClients, descBrokerCounter,
-		descAuditEntries, descAuditSigned, descReady} {
+		descAuditEntries, descAuditSigned, descReady, descFleetAcks, descFleetUnknown, descFleetDevices} {
 		ch <- d
 	}
 }
@@ -158,6 +161,14 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		} else {
 			gauge(descAuditSigned, 0)
 		}
+	}
+	if s.fleet != nil {
+		fc := s.fleet.Counters()
+		counter(descFleetAcks, fc.Acks, "counted")
+		counter(descFleetAcks, fc.UntrackedAcks, "untracked")
+		counter(descFleetAcks, fc.MismatchedAcks, "mismatched")
+		counter(descFleetUnknown, fc.UnknownHealth)
+		gauge(descFleetDevices, float64(len(s.fleet.Devices(""))))
 	}
 	ready := 0.0
 	if s.Ready() == nil {

@@ -184,6 +184,13 @@ var schemas = map[string]any{
 		"detail": map[string]any{"type": "object", "additionalProperties": map[string]any{"type": "string"}}}),
 }
 
+// allSchemas is the foundation's schemas and the desk's.
+func allSchemas() map[string]any {
+	out := maps.Clone(schemas)
+	maps.Copy(out, deskSchemas)
+	return out
+}
+
 var pathParamRE = regexp.MustCompile(`\{([A-Za-z0-9_]+)\.{0,3}\}`)
 
 // openAPIDocument builds the document from the registered routes and
@@ -208,7 +215,7 @@ func (s *Server) openAPIDocument() map[string]any {
 		},
 		"paths": paths,
 		"components": map[string]any{
-			"schemas": schemas,
+			"schemas": allSchemas(),
 			"securitySchemes": map[string]any{
 				"session": map[string]any{"type": "apiKey", "in": "cookie", "name": auth.SessionCookie,
 					"description": "from POST /api/v1/login; state-changing requests also need the X-CSRF-Token header"},

@@ -53,4 +53,39 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 			t.Errorf("docs describes %s, which is not registered", p)
 		}
 	}
+	for _, p := range slices.Sorted(maps.Keys(deskDocs)) {
+		if !registered[p] {
+			t.Errorf("deskDocs describes %s, which is not registered", p)
+		}
+		if _, dup := docs[p]; dup {
+			t.Errorf("%s is described twice", p)
+		}
+	}
+	// Every schema a description names exists.
+	all := allSchemas()
+	var check func(v any)
+	check = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if r, ok := v["$ref"].(string); ok {
+				if _, ok := all[strings.TrimPrefix(r, "#/components/schemas/")]; !ok {
+					t.Errorf("schema %s is named but not defined", r)
+				}
+			}
+			for _, x := range v {
+				check(x)
+			}
+		case []any:
+			for _, x := range v {
+				check(x)
+			}
+		}
+	}
+	for _, op := range deskDocs {
+		check(op.Request)
+		check(op.Response)
+	}
+	for _, sc := range all {
+		check(sc)
+	}
 }

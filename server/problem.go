@@ -117,6 +117,9 @@ func problemFor(err error) *Problem {
 	if errors.As(err, &p) {
 		return p
 	}
+	if p, ok := deskProblem(err); ok {
+		return p
+	}
 	var pe *auth.PolicyError
 	switch {
 	case errors.As(err, &pe):

@@ -44,7 +44,7 @@ func principals(t *testing.T, ts *testServer) (admin cred, byRole map[auth.Role]
 // concrete fills a route's path parameters with values that exist nowhere,
 // so that no request of the walk changes anything.
 func concrete(path string) string {
-	return strings.NewReplacer("{id}", "nobody0", "{n}", "999999").Replace(path)
+	return strings.NewReplacer("{id}", "nobody0", "{name}", "nobody0", "{n}", "999999").Replace(path)
 }
 
 // expectAccess is what the RBAC matrix says principal c (role, or ""

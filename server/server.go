@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,16 @@ import (
 	"github.com/cityarray/cityarray/mesh/trust"
 	"github.com/cityarray/cityarray/server/audit"
 	"github.com/cityarray/cityarray/server/auth"
+	"github.com/cityarray/cityarray/server/desk"
+	"github.com/cityarray/cityarray/server/fleet"
+)
+
+// nodeInbox is the node's inbox: several seconds of acks at full rate;
+// nodeBatch the most records one store transaction takes, so that a flood
+// of acks costs few commits.
+const (
+	nodeInbox = 1 << 15
+	nodeBatch = 2048
 )
 
 // Errors of the lifecycle.
@@ -66,6 +77,11 @@ type Server struct {
 	node     *mesh.Node
 	broker   *mqttbroker.Broker
 	gossip   *gossip.Link
+	desk     *desk.Desk
+	fleet    *fleet.Fleet
+
+	cityCAKey bool // the city CA's key is loaded: officer keys and revocations
+	registration
 
 	httpLn  net.Listener
 	httpSrv *http.Server
@@ -174,9 +190,18 @@ func New(cfg Config, logger *slog.Logger) (_ *Server, err error) {
 		StatePath: filepath.Join(cfg.DataDir, TrustStateFile),
 		Clock:     clock, Logger: logger,
 		OnEvent: s.dispatchEvent,
+		// Acks arrive by the thousand per second: parse and check
+		// signatures on every core, and queue enough that a burst from
+		// the broker is not dropped (its senders would resend it).
+		VerifyWorkers: runtime.GOMAXPROCS(0),
+		InboxSize:     nodeInbox,
+		MaxBatch:      nodeBatch,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: mesh node: %w", err)
+	}
+	if err := s.newDeskAndFleet(pki, keys, logger); err != nil {
+		return nil, err
 	}
 
 	s.broker, err = mqttbroker.New(mqttbroker.Config{
@@ -201,6 +226,7 @@ func New(cfg Config, logger *slog.Logger) (_ *Server, err error) {
 		return nil, err
 	}
 	s.registerRoutes()
+	s.registerDeskRoutes()
 
 	if n, err := s.userCount(); err == nil && n == 0 {
 		s.log.Warn("no users yet: run `cityarray server init` to create the first admin")
@@ -214,6 +240,7 @@ type pkiFiles struct {
 	city     string
 	key      ed25519.PrivateKey
 	leaf     *x509.Certificate
+	cityCert *x509.Certificate
 	tls      tls.Certificate
 	verifier *trust.Verifier
 }
@@ -272,36 +299,79 @@ func loadPKI(c PKIConfig, now time.Time) (*pkiFiles, error) {
 	} else {
 		certs = append(certs, cas[0].Raw)
 	}
-	return &pkiFiles{ident: ident, city: rootID.ID, key: key, leaf: leaf, verifier: v,
+	return &pkiFiles{ident: ident, city: rootID.ID, key: key, leaf: leaf, cityCert: cas[0], verifier: v,
 		tls: tls.Certificate{Certificate: certs, PrivateKey: key, Leaf: leaf}}, nil
 }
 
 // passphraseFunc returns the source of the server key's passphrase named
 // by the configuration, or nil if it names none.
 func passphraseFunc(c PKIConfig) func() ([]byte, error) {
+	return passphraseFrom(c.PassphraseEnv, c.PassphraseFile)
+}
+
+// passphraseFrom reads a passphrase from the environment variable env or
+// the file, whichever is set; nil if neither is.
+func passphraseFrom(env, file string) func() ([]byte, error) {
 	switch {
-	case c.PassphraseEnv != "":
+	case env != "":
 		return func() ([]byte, error) {
-			v, ok := os.LookupEnv(c.PassphraseEnv)
+			v, ok := os.LookupEnv(env)
 			if !ok || v == "" {
-				return nil, fmt.Errorf("the key is encrypted and $%s is empty", c.PassphraseEnv)
+				return nil, fmt.Errorf("the key is encrypted and $%s is empty", env)
 			}
 			return []byte(v), nil
 		}
-	case c.PassphraseFile != "":
+	case file != "":
 		return func() ([]byte, error) {
-			b, err := os.ReadFile(c.PassphraseFile)
+			b, err := os.ReadFile(file)
 			if err != nil {
 				return nil, err
 			}
 			b = bytes.TrimRight(b, "\r\n")
 			if len(b) == 0 {
-				return nil, fmt.Errorf("%s is empty", c.PassphraseFile)
+				return nil, fmt.Errorf("%s is empty", file)
 			}
 			return b, nil
 		}
 	}
 	return nil
+}
+
+// loadCityCA reads the city CA's key (see PKIConfig.CityKey) and checks
+// it against the city CA certificate. It returns a nil key and no error
+// when no key is configured or found. skipped, if not empty, says why a
+// key found only by default was not used.
+func loadCityCA(c PKIConfig, cityCert *x509.Certificate) (key ed25519.PrivateKey, skipped string, err error) {
+	path, required := c.CityKey, c.CityKey != "" || c.CityPassphraseEnv != "" || c.CityPassphraseFile != ""
+	if path == "" {
+		if c.Dir == "" {
+			return nil, "", nil
+		}
+		path = filepath.Join(c.Dir, trust.CityKeyFile)
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) && !required {
+			return nil, "", nil
+		}
+	}
+	pass := passphraseFrom(c.CityPassphraseEnv, c.CityPassphraseFile)
+	if pass == nil {
+		pass = func() ([]byte, error) {
+			return nil, errors.New("the key is encrypted: set pki.city_passphrase_env or pki.city_passphrase_file")
+		}
+	}
+	key, err = trust.ReadKeyFile(path, pass)
+	if err == nil {
+		pub, ok := cityCert.PublicKey.(ed25519.PublicKey)
+		if !ok || !bytes.Equal(pub, key.Public().(ed25519.PublicKey)) {
+			err = fmt.Errorf("%s is not the key of the city CA certificate", path)
+		}
+	}
+	if err != nil {
+		if !required {
+			return nil, fmt.Sprintf("%s: %v", path, err), nil
+		}
+		return nil, "", fmt.Errorf("server: pki.city_key: %w", err)
+	}
+	return key, "", nil
 }
 
 func openStateDB(path string) (*bbolt.DB, error) {
@@ -516,6 +586,13 @@ func (s *Server) Run(ctx context.Context) error {
 		return s.audit.Run(auditCtx, t.C)
 	}, func(error) { auditCancel() })
 
+	deskCtx, deskCancel := context.WithCancel(context.Background())
+	g.add("desk renewal", func() error { s.renewAlerts(deskCtx); return nil }, func(error) { deskCancel() })
+	regCtx, regCancel := context.WithCancel(context.Background())
+	g.add("device registration", func() error { s.registerDevices(regCtx); return nil }, func(error) { regCancel() })
+	flushCtx, flushCancel := context.WithCancel(context.Background())
+	g.add("fleet flush", func() error { s.flushFleet(flushCtx); return nil }, func(error) { flushCancel() })
+
 	nodeCtx, nodeCancel := context.WithCancel(context.Background())
 	g.add("mesh node", func() error { return s.node.Run(nodeCtx) }, func(error) { nodeCancel() })
 
@@ -658,6 +735,9 @@ func (s *Server) HTTPURL() string {
 // WebCertificate returns the HTTPS certificate (nil for plain HTTP), so
 // that clients of a self-signed server can pin it.
 func (s *Server) WebCertificate() *x509.Certificate { return s.webCert }
+
+// Broker returns the embedded MQTT broker (for its counters).
+func (s *Server) Broker() *mqttbroker.Broker { return s.broker }
 
 // MQTTAddr returns the address the broker listens on.
 func (s *Server) MQTTAddr() net.Addr { return s.broker.Addr() }

@@ -3,7 +3,6 @@ package mqttbroker
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -82,19 +81,9 @@ func New(cfg Config) (*Broker, error) {
 	if cfg.Node == nil || cfg.Verifier == nil {
 		return nil, errors.New("mqttbroker: a broker needs a node and a verifier")
 	}
-	if len(cfg.Certificate.Certificate) == 0 || cfg.Certificate.PrivateKey == nil {
-		return nil, errors.New("mqttbroker: no certificate and key")
-	}
-	leaf := cfg.Certificate.Leaf
-	if leaf == nil {
-		var err error
-		if leaf, err = x509.ParseCertificate(cfg.Certificate.Certificate[0]); err != nil {
-			return nil, fmt.Errorf("mqttbroker: certificate: %w", err)
-		}
-	}
-	self, err := trust.IdentityOf(leaf)
+	self, err := mqttlink.OwnIdentity(cfg.Certificate)
 	if err != nil {
-		return nil, fmt.Errorf("mqttbroker: certificate: %w", err)
+		return nil, fmt.Errorf("mqttbroker: %w", err)
 	}
 	if self.Role != trust.RoleServer && self.Role != trust.RoleGateway {
 		return nil, fmt.Errorf("mqttbroker: %s may not run a broker (only a server or a gateway)", self)

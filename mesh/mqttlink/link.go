@@ -3,7 +3,6 @@ package mqttlink
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -173,19 +172,9 @@ func New(cfg Config) (*Link, error) {
 	if len(cfg.Brokers) == 0 {
 		return nil, errors.New("mqttlink: no broker URLs")
 	}
-	if len(cfg.Certificate.Certificate) == 0 || cfg.Certificate.PrivateKey == nil {
-		return nil, errors.New("mqttlink: no certificate and key")
-	}
-	leaf := cfg.Certificate.Leaf
-	if leaf == nil {
-		var err error
-		if leaf, err = x509.ParseCertificate(cfg.Certificate.Certificate[0]); err != nil {
-			return nil, fmt.Errorf("mqttlink: certificate: %w", err)
-		}
-	}
-	self, err := trust.IdentityOf(leaf)
+	self, err := OwnIdentity(cfg.Certificate)
 	if err != nil {
-		return nil, fmt.Errorf("mqttlink: certificate: %w", err)
+		return nil, fmt.Errorf("mqttlink: %w", err)
 	}
 	if self.ID != cfg.Node.ID() {
 		return nil, fmt.Errorf("mqttlink: the certificate names %s but the node is %q", self, cfg.Node.ID())

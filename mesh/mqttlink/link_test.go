@@ -25,9 +25,7 @@ type city struct {
 	broker *mqttbroker.Broker
 }
 
-func newCity(t *testing.T, opts ...mqtttest.NodeOption) *city { return newCityB(t, opts...) }
-
-func newCityB(t testing.TB, opts ...mqtttest.NodeOption) *city {
+func newCity(t testing.TB, opts ...mqtttest.NodeOption) *city {
 	t.Helper()
 	c := &city{pki: mqtttest.NewPKI(t, "testville"), dir: t.TempDir()}
 	c.server = mqtttest.StartNode(t, c.pki, c.dir, c.pki.Server(t, "server-1"), opts...)
@@ -60,12 +58,7 @@ func fast(cfg mqttlink.Config) mqttlink.Config {
 	return cfg
 }
 
-func startLink(t *testing.T, n *mqtttest.Node, brokers ...string) *mqttlink.Link {
-	t.Helper()
-	return startLinkConfig(t, n, mqttlink.Config{Brokers: brokers})
-}
-
-func startLinkB(t testing.TB, n *mqtttest.Node, brokers ...string) *mqttlink.Link {
+func startLink(t testing.TB, n *mqtttest.Node, brokers ...string) *mqttlink.Link {
 	t.Helper()
 	return startLinkConfig(t, n, mqttlink.Config{Brokers: brokers})
 }
@@ -85,7 +78,7 @@ func startLinkConfig(t testing.TB, n *mqtttest.Node, cfg mqttlink.Config) *mqttl
 }
 
 // pole starts a device node in zone z1 with a link to the brokers.
-func (c *city) pole(t *testing.T, id string, brokers ...string) (*mqtttest.Node, *mqttlink.Link) {
+func (c *city) pole(t testing.TB, id string, brokers ...string) (*mqtttest.Node, *mqttlink.Link) {
 	t.Helper()
 	n := mqtttest.StartNode(t, c.pki, c.dir, c.pki.Device(t, id, "z1"))
 	return n, startLink(t, n, brokers...)

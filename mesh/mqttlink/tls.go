@@ -64,6 +64,27 @@ func CheckPeer(v *trust.Verifier, now time.Time, certs []*x509.Certificate, role
 	return id, nil
 }
 
+// OwnIdentity returns the identity in the leaf of cert, a node's own
+// chain and key, parsing the leaf if cert.Leaf is nil. Its errors carry
+// no package prefix: the link and the broker add theirs.
+func OwnIdentity(cert tls.Certificate) (trust.Identity, error) {
+	if len(cert.Certificate) == 0 || cert.PrivateKey == nil {
+		return trust.Identity{}, errors.New("no certificate and key")
+	}
+	leaf := cert.Leaf
+	if leaf == nil {
+		var err error
+		if leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+			return trust.Identity{}, fmt.Errorf("certificate: %w", err)
+		}
+	}
+	id, err := trust.IdentityOf(leaf)
+	if err != nil {
+		return trust.Identity{}, fmt.Errorf("certificate: %w", err)
+	}
+	return id, nil
+}
+
 // verifyPeer returns a tls.Config.VerifyConnection that applies
 // CheckPeer and, on success, hands the identity to got (if not nil).
 func verifyPeer(v *trust.Verifier, clock Clock, roles []trust.Role, got func(trust.Identity)) func(tls.ConnectionState) error {

@@ -9,19 +9,21 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/cityarray/cityarray/mesh/clock/clocktest"
 )
 
 // fakeNet is a Network on a fake clock with endpoints a, b and c.
-func fakeNet(t *testing.T, cfg Config) (*Network, *fakeClock, *Endpoint, *Endpoint, *Endpoint) {
+func fakeNet(t *testing.T, cfg Config) (*Network, *clocktest.Clock, *Endpoint, *Endpoint, *Endpoint) {
 	t.Helper()
-	c := newFakeClock()
+	c := clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	cfg.Clock = c
 	n := newNet(t, cfg)
 	return n, c, mustEndpoint(t, n, "a"), mustEndpoint(t, n, "b"), mustEndpoint(t, n, "c")
 }
 
 // step advances the fake clock and lets the scheduler deliver what is due.
-func step(n *Network, c *fakeClock, d time.Duration) {
+func step(n *Network, c *clocktest.Clock, d time.Duration) {
 	c.Advance(d)
 	n.sync()
 }

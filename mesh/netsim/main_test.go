@@ -2,7 +2,6 @@ package netsim
 
 import (
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -82,78 +81,5 @@ func drain(e *Endpoint) []Datagram {
 		default:
 			return out
 		}
-	}
-}
-
-// fakeClock is a Clock that moves only when Advance is called.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers map[*fakeTimer]struct{} // armed timers
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), timers: map[*fakeTimer]struct{}{}}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) NewTimer(d time.Duration) Timer {
-	t := &fakeTimer{c: c, ch: make(chan time.Time, 1)}
-	t.Reset(d)
-	return t
-}
-
-// Advance moves time forward and fires every timer that came due.
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	for t := range c.timers {
-		if !t.at.After(c.now) {
-			delete(c.timers, t)
-			select {
-			case t.ch <- c.now:
-			default:
-			}
-		}
-	}
-}
-
-type fakeTimer struct {
-	c  *fakeClock
-	ch chan time.Time
-	at time.Time
-}
-
-func (t *fakeTimer) C() <-chan time.Time { return t.ch }
-
-func (t *fakeTimer) Reset(d time.Duration) {
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	select {
-	case <-t.ch:
-	default:
-	}
-	t.at = t.c.now.Add(d)
-	if d <= 0 {
-		delete(t.c.timers, t)
-		t.ch <- t.c.now
-		return
-	}
-	t.c.timers[t] = struct{}{}
-}
-
-func (t *fakeTimer) Stop() {
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	delete(t.c.timers, t)
-	select {
-	case <-t.ch:
-	default:
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/cityarray/cityarray/mesh/clock"
 )
 
 // Port is the port of every node's fake address (memberlist's default).
@@ -40,7 +42,7 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if c.Clock == nil {
-		c.Clock = realClock{}
+		c.Clock = clock.System{}
 	}
 	if c.PacketBuffer <= 0 {
 		c.PacketBuffer = 1024

@@ -76,6 +76,14 @@
 // Verify trusts that r's fields are those its signed bytes hold: pass only
 // records from record.Parse or record.Sign, unmodified.
 //
+// CheckSignatures runs the costly half of Verify ahead, on any goroutine:
+// signers, policy and the ed25519 signatures, but no time or replay
+// check. It remembers, by record id (the SHA-256 of the signed bytes),
+// which keys verified the record, and the record's Verify then skips the
+// signatures; every other rule is still applied by Verify at its own time.
+// Records checked but never verified are forgotten beyond
+// Config.SignatureCache.
+//
 // # Time trust
 //
 // Verify takes now from the caller's clock and computes the effective time

@@ -16,7 +16,10 @@ import (
 const (
 	DefaultSkew         = 2 * time.Minute
 	DefaultReplayWindow = 1024
-	maxReplayWindow     = 1 << 16
+	// DefaultSignatureCache is Config.SignatureCache's default: more than
+	// a node's inbox holds.
+	DefaultSignatureCache = 1 << 16
+	maxReplayWindow       = 1 << 16
 )
 
 // Config configures a Verifier.
@@ -43,6 +46,10 @@ type Config struct {
 	// Chains, if set, is a cache of verified chains shared with other
 	// verifiers of the same roots in this process (see ChainCache).
 	Chains *ChainCache
+	// SignatureCache bounds how many records CheckSignatures may hold
+	// checked for a later Verify (see CheckSignatures). Zero means
+	// DefaultSignatureCache.
+	SignatureCache int
 }
 
 // Verifier decides whether a record may be used: the tier table, the
@@ -61,12 +68,15 @@ type Verifier struct {
 	revoked map[string]struct{}  // normalised serial bytes
 	floor   time.Time            // newest issued among accepted records
 	windows map[string]*window   // by origin
+
+	sigs sigCache // signatures CheckSignatures verified, until Verify uses them
 }
 
 // signer is a verified certificate chain, cached by the leaf's kid. Its
 // validity window and serials are rechecked on every use.
 type signer struct {
 	id                  Identity
+	cert                *x509.Certificate // the leaf
 	pub                 ed25519.PublicKey
 	notBefore, notAfter time.Time // the intersection over the chain
 	serials             []string  // every certificate in the chain, leaf first
@@ -93,6 +103,9 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	if cfg.Skew < 0 {
 		return nil, fmt.Errorf("trust: new verifier: %w: negative skew %v", ErrBadConfig, cfg.Skew)
 	}
+	if cfg.SignatureCache < 0 {
+		return nil, fmt.Errorf("trust: new verifier: %w: negative signature cache %d", ErrBadConfig, cfg.SignatureCache)
+	}
 	if cfg.ReplayWindow < 0 || cfg.ReplayWindow > maxReplayWindow {
 		return nil, fmt.Errorf("trust: new verifier: %w: replay window %d (want 0 to %d)", ErrBadConfig, cfg.ReplayWindow, maxReplayWindow)
 	}
@@ -106,6 +119,7 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 		revoked:      map[string]struct{}{},
 		windows:      map[string]*window{},
 		shared:       cfg.Chains,
+		sigs:         newSigCache(cfg.SignatureCache),
 	}
 	if v.skew == 0 {
 		v.skew = DefaultSkew
@@ -218,23 +232,71 @@ func (v *Verifier) AddCertificates(now time.Time, certs ...*x509.Certificate) er
 // calling Verify: a second copy of a committed record is rejected as
 // replayed.
 func (v *Verifier) Verify(r *record.Record, now time.Time) (*Verdict, error) {
+	ck, rej := v.prepare(r, now)
+	if rej != nil {
+		return nil, rej
+	}
+	// Signatures a verify worker already checked for these exact bytes
+	// (CheckSignatures) are not checked again.
+	if !v.sigs.take(r.ID(), ck.ss) {
+		if rej := verifySignatures(r, ck.ss); rej != nil {
+			return nil, rej
+		}
+	}
+	if !ck.eff.Before(r.Expires.Add(v.skew)) {
+		return nil, reject(ReasonExpired, "expired %s, effective time %s (skew %v)", stamp(r.Expires), stamp(ck.eff), v.skew)
+	}
+	if v.trustedClock && r.Issued.After(now.Add(v.skew)) {
+		return nil, reject(ReasonNotYetValid, "issued %s, in the future of %s (skew %v)", stamp(r.Issued), stamp(now), v.skew)
+	}
+	if !ck.fresh {
+		return nil, reject(ReasonReplayed, "origin %s seq %d already seen or older than the last %d", r.Origin, r.Seq, v.windowSize)
+	}
+
+	ss := ck.ss
+	vd := &Verdict{Record: r, Tier: r.Tier, by: v, signers: ss}
+	vd.Signers = make([]Identity, len(ss))
+	for i, s := range ss {
+		vd.Signers[i] = s.id
+		if s.id.Role == RoleServer || s.id.Role == RoleGateway || s.id.Role == RoleCA {
+			vd.floorAt = r.Issued
+		}
+	}
+	if v.trustedClock && vd.floorAt.After(now.Add(v.skew)) {
+		vd.floorAt = now.Add(v.skew)
+	}
+	return vd, nil
+}
+
+// checked is what prepare found out about a record before its signatures
+// are checked: its signers, the effective time and whether its seq is
+// fresh.
+type checked struct {
+	ss    []*signer
+	eff   time.Time
+	fresh bool
+}
+
+// prepare runs the checks of Verify that come before the signatures:
+// structure, signers (chains, validity, revocation) and policy. It reads
+// the shared state once.
+func (v *Verifier) prepare(r *record.Record, now time.Time) (checked, *RejectError) {
 	if r == nil || len(r.Raw()) == 0 {
-		return nil, reject(ReasonMalformed, "record was never signed or parsed")
+		return checked{}, reject(ReasonMalformed, "record was never signed or parsed")
 	}
 	if !r.Kind.Valid() || !r.Tier.Valid() {
-		return nil, reject(ReasonMalformed, "kind %s, tier %s", r.Kind, r.Tier)
+		return checked{}, reject(ReasonMalformed, "kind %s, tier %s", r.Kind, r.Tier)
 	}
 	if k, _ := r.Scope.Split(); k == record.ScopeInvalid {
-		return nil, reject(ReasonMalformed, "scope %q", r.Scope)
+		return checked{}, reject(ReasonMalformed, "scope %q", r.Scope)
 	}
 	sigs := r.Signatures()
 	if len(sigs) == 0 || len(sigs) > 4 {
-		return nil, reject(ReasonMalformed, "%d signatures", len(sigs))
+		return checked{}, reject(ReasonMalformed, "%d signatures", len(sigs))
 	}
 
 	// One read of the shared state: floor, cached signers, replay.
-	var buf [4]*signer
-	ss := buf[:len(sigs)]
+	ss := make([]*signer, len(sigs))
 	v.mu.RLock()
 	floor := v.floor
 	for i, s := range sigs {
@@ -258,43 +320,27 @@ func (v *Verifier) Verify(r *record.Record, now time.Time) (*Verdict, error) {
 		if ss[i] == nil {
 			var rej *RejectError
 			if ss[i], rej = v.signerFromChain(s, certAt); rej != nil {
-				return nil, rej
+				return checked{}, rej
 			}
 		}
 		if rej := v.checkSigner(ss[i], certAt); rej != nil {
-			return nil, rej
+			return checked{}, rej
 		}
 	}
 	if rej := checkPolicy(r, ss); rej != nil {
-		return nil, rej
+		return checked{}, rej
 	}
-	for i := range sigs {
-		if err := r.VerifySignature(i, ss[i].pub); err != nil {
-			return nil, reject(ReasonBadSignature, "signature %d by %s: %v", i, ss[i].id, err)
-		}
-	}
-	if !eff.Before(r.Expires.Add(v.skew)) {
-		return nil, reject(ReasonExpired, "expired %s, effective time %s (skew %v)", stamp(r.Expires), stamp(eff), v.skew)
-	}
-	if v.trustedClock && r.Issued.After(now.Add(v.skew)) {
-		return nil, reject(ReasonNotYetValid, "issued %s, in the future of %s (skew %v)", stamp(r.Issued), stamp(now), v.skew)
-	}
-	if !fresh {
-		return nil, reject(ReasonReplayed, "origin %s seq %d already seen or older than the last %d", r.Origin, r.Seq, v.windowSize)
-	}
+	return checked{ss: ss, eff: eff, fresh: fresh}, nil
+}
 
-	vd := &Verdict{Record: r, Tier: r.Tier, by: v, signers: append([]*signer(nil), ss...)}
-	vd.Signers = make([]Identity, len(ss))
+// verifySignatures checks every signature of r with its signer's key.
+func verifySignatures(r *record.Record, ss []*signer) *RejectError {
 	for i, s := range ss {
-		vd.Signers[i] = s.id
-		if s.id.Role == RoleServer || s.id.Role == RoleGateway || s.id.Role == RoleCA {
-			vd.floorAt = r.Issued
+		if err := r.VerifySignature(i, s.pub); err != nil {
+			return reject(ReasonBadSignature, "signature %d by %s: %v", i, s.id, err)
 		}
 	}
-	if v.trustedClock && vd.floorAt.After(now.Add(v.skew)) {
-		vd.floorAt = now.Add(v.skew)
-	}
-	return vd, nil
+	return nil
 }
 
 // Commit records that the caller has accepted vd's record: it marks the
@@ -358,6 +404,23 @@ func (v *Verifier) ApplyRevocation(r *record.Record, now time.Time) error {
 	}
 	_, err := v.Accept(r, now)
 	return err
+}
+
+// Certificate returns the certificate of the signer kid names (the SHA-256
+// of its DER), if the verifier has verified its chain: from a record's
+// x5chain or AddCertificates. It is how a node learns the certificate of
+// a signer whose later records carry only the kid.
+func (v *Verifier) Certificate(kid []byte) (*x509.Certificate, bool) {
+	if len(kid) != record.KIDSize {
+		return nil, false
+	}
+	v.mu.RLock()
+	s := v.cache[[32]byte(kid)]
+	v.mu.RUnlock()
+	if s == nil || s.cert == nil {
+		return nil, false
+	}
+	return s.cert, true
 }
 
 // Floor returns the time floor: the newest issue time among accepted
@@ -496,7 +559,7 @@ func (v *Verifier) buildChain(leaf *x509.Certificate, extra []*x509.Certificate,
 		if len(chain) != depth || !cityChain(chain) {
 			continue
 		}
-		s := &signer{id: id, pub: pub, notBefore: chain[0].NotBefore, notAfter: chain[0].NotAfter}
+		s := &signer{id: id, cert: leaf, pub: pub, notBefore: chain[0].NotBefore, notAfter: chain[0].NotAfter}
 		for _, c := range chain {
 			if c.NotBefore.After(s.notBefore) {
 				s.notBefore = c.NotBefore

@@ -13,35 +13,19 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/cityarray/cityarray/mesh/clock/clocktest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// fakeClock is a Clock that moves only when told.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock(t time.Time) *fakeClock { return &fakeClock{t: t} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// newClock returns a fake clock at t.
+func newClock(t time.Time) *clocktest.Clock { return clocktest.New(t) }
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
@@ -87,7 +71,7 @@ func entry(i int) Entry {
 }
 
 // appendN appends entries from..to-1, advancing the clock a second each.
-func appendN(t testing.TB, l *Log, c *fakeClock, from, to int) {
+func appendN(t testing.TB, l *Log, c *clocktest.Clock, from, to int) {
 	t.Helper()
 	for i := from; i < to; i++ {
 		idx, err := l.Append(entry(i))

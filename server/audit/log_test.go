@@ -227,21 +227,26 @@ func TestRun(t *testing.T) {
 	c := newClock(t0)
 	l := openLog(t, dir, c)
 	tick := make(chan time.Time) // unbuffered: a send returns once Run took the previous tick
-	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
-	go func() { done <- l.Run(ctx, tick) }()
+	// run runs Run for the ticks and returns once it has handled them all.
+	run := func(ticks ...time.Time) {
+		t.Helper()
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() { done <- l.Run(ctx, tick) }()
+		for _, at := range ticks {
+			tick <- at
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("Run = %v", err)
+		}
+	}
 
 	minute := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
 	appendN(t, l, c, 0, 3)
-	tick <- minute(1) // checkpoint at size 3
-	tick <- minute(2) // nothing new
-	appendN(t, l, c, 3, 4)
-	tick <- minute(3) // size 4
-	tick <- minute(4) // nothing new: and Run has finished minute 3
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("Run = %v", err)
-	}
+	run(minute(1), minute(2)) // a checkpoint at size 3, then nothing new
+	appendN(t, l, c, 3, 4)    // only once Run has handled minute 2
+	run(minute(3), minute(4)) // size 4, then nothing new
 	r, err := Verify(dir, verifiersOf(t, l))
 	if err != nil {
 		t.Fatal(err)

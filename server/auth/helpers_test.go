@@ -11,30 +11,14 @@ import (
 	"github.com/pquerna/otp/totp"
 	"go.etcd.io/bbolt"
 	"go.uber.org/goleak"
+
+	"github.com/cityarray/cityarray/mesh/clock/clocktest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // t0 is when every test starts.
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-
-// fakeClock is a Clock that moves only when told.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // recorder collects audit events.
 type recorder struct {
@@ -83,7 +67,7 @@ var (
 
 type env struct {
 	s   *Service
-	clk *fakeClock
+	clk *clocktest.Clock
 	rec *recorder
 	db  *bbolt.DB
 }
@@ -98,7 +82,7 @@ func newEnv(t *testing.T, mutate func(*Options)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	e := &env{clk: &fakeClock{now: t0}, rec: &recorder{}, db: db}
+	e := &env{clk: clocktest.New(t0), rec: &recorder{}, db: db}
 	opts := testOptions(e.clk, e.rec)
 	if mutate != nil {
 		mutate(&opts)
@@ -193,4 +177,13 @@ func (e *env) user(t *testing.T, by *Principal, id string, role Role, zones ...s
 		t.Fatalf("CreateUser(%s): %v", id, err)
 	}
 	return e.setUp(t, id, code, "long enough secret for "+string(role)+" x")
+}
+
+// newEnvWithBob is newEnv(t, nil) with the admin "root" logged in and
+// "bob", a viewer, set up.
+func newEnvWithBob(t *testing.T) (*env, *Principal, person) {
+	t.Helper()
+	e := newEnv(t, nil)
+	_, root := e.login(t, e.admin(t))
+	return e, root, e.user(t, root, "bob", RoleViewer)
 }

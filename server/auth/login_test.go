@@ -154,9 +154,7 @@ func TestLoginRecoveryCodeIsNotFreshTOTP(t *testing.T) {
 // minute, each further failure doubles it up to an hour, attempts while
 // locked are refused without counting, and a success resets all of it.
 func TestLockoutBackoff(t *testing.T) {
-	e := newEnv(t, nil)
-	_, root := e.login(t, e.admin(t))
-	bob := e.user(t, root, "bob", RoleViewer)
+	e, _, bob := newEnvWithBob(t)
 	bad := Credentials{UserID: "bob", Password: "not the password at all", RemoteIP: ipA}
 	good := func() Credentials {
 		return Credentials{UserID: "bob", Password: bob.password, Code: e.code(t, bob.secret), RemoteIP: ipA}
@@ -209,9 +207,7 @@ func TestLockoutBackoff(t *testing.T) {
 }
 
 func TestLockoutCountsBadCodes(t *testing.T) {
-	e := newEnv(t, nil)
-	_, root := e.login(t, e.admin(t))
-	bob := e.user(t, root, "bob", RoleViewer)
+	e, root, bob := newEnvWithBob(t)
 	for range 5 {
 		e.s.Login(Credentials{UserID: "bob", Password: bob.password, Code: "000000", RemoteIP: ipA})
 	}
@@ -345,9 +341,7 @@ func TestLoginRehashesWithRaisedParams(t *testing.T) {
 }
 
 func TestChangePassword(t *testing.T) {
-	e := newEnv(t, nil)
-	_, root := e.login(t, e.admin(t))
-	bob := e.user(t, root, "bob", RoleViewer)
+	e, _, bob := newEnvWithBob(t)
 	tok1, p := e.login(t, bob)
 	tok2, _ := e.login(t, bob)
 

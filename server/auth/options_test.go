@@ -8,10 +8,12 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/cityarray/cityarray/mesh/clock/clocktest"
 )
 
 func TestOptionsValidate(t *testing.T) {
-	base := func() Options { return testOptions(&fakeClock{now: t0}, &recorder{}) }
+	base := func() Options { return testOptions(clocktest.New(t0), &recorder{}) }
 	tests := []struct {
 		name   string
 		mutate func(*Options)

@@ -115,6 +115,57 @@ func putJSON(tx *bbolt.Tx, bucket, key []byte, v any) error {
 	return tx.Bucket(bucket).Put(key, data)
 }
 
+// forEachJSON decodes every value of bucket into a T and calls fn with
+// its key. what names the values in errors ("session 0a1b…: …").
+func forEachJSON[T any](tx *bbolt.Tx, bucket []byte, what string, fn func(key []byte, r *T) error) error {
+	return tx.Bucket(bucket).ForEach(func(k, v []byte) error {
+		var r T
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("%s %x: %w", what, k[:8], err)
+		}
+		return fn(k, &r)
+	})
+}
+
+// findJSON returns the key and the value of the last value of bucket that
+// match accepts, or ErrNotFound.
+func findJSON[T any](tx *bbolt.Tx, bucket []byte, what string, match func(key []byte, r *T) bool) ([]byte, *T, error) {
+	var key []byte
+	var found *T
+	err := forEachJSON(tx, bucket, what, func(k []byte, r *T) error {
+		if match(k, r) {
+			key, found = append([]byte(nil), k...), r
+		}
+		return nil
+	})
+	if err == nil && key == nil {
+		err = ErrNotFound
+	}
+	return key, found, err
+}
+
+// deleteJSON deletes every value of bucket that dead accepts and returns
+// how many.
+func deleteJSON[T any](tx *bbolt.Tx, bucket []byte, what string, dead func(r *T) bool) (int, error) {
+	var keys [][]byte
+	err := forEachJSON(tx, bucket, what, func(k []byte, r *T) error {
+		if dead(r) {
+			keys = append(keys, append([]byte(nil), k...))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	b := tx.Bucket(bucket)
+	for _, k := range keys {
+		if err := b.Delete(k); err != nil {
+			return 0, err
+		}
+	}
+	return len(keys), nil
+}
+
 // getUser returns the user record with id, or ErrNotFound.
 func getUser(tx *bbolt.Tx, id string) (*userRecord, error) {
 	var u userRecord

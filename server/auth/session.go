@@ -2,7 +2,6 @@ package auth
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -283,34 +282,12 @@ func (s *Service) Logout(token string, ip netip.Addr) error {
 
 // forEachSession calls fn for every stored session.
 func forEachSession(tx *bbolt.Tx, fn func(key []byte, r *sessionRecord) error) error {
-	return tx.Bucket(bucketSessions).ForEach(func(k, v []byte) error {
-		var r sessionRecord
-		if err := json.Unmarshal(v, &r); err != nil {
-			return fmt.Errorf("session %x: %w", k[:8], err)
-		}
-		return fn(k, &r)
-	})
+	return forEachJSON(tx, bucketSessions, "session", fn)
 }
 
 // revokeSessionsTx deletes every session of userID and returns how many.
 func revokeSessionsTx(tx *bbolt.Tx, userID string) (int, error) {
-	var keys [][]byte
-	err := forEachSession(tx, func(k []byte, r *sessionRecord) error {
-		if r.UserID == userID {
-			keys = append(keys, append([]byte(nil), k...))
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, err
-	}
-	b := tx.Bucket(bucketSessions)
-	for _, k := range keys {
-		if err := b.Delete(k); err != nil {
-			return 0, err
-		}
-	}
-	return len(keys), nil
+	return deleteJSON(tx, bucketSessions, "session", func(r *sessionRecord) bool { return r.UserID == userID })
 }
 
 // Sessions lists the live sessions of userID: your own, or anyone's with
@@ -363,19 +340,11 @@ func (s *Service) RevokeSession(by *Principal, id string) error {
 	const op = "revoke session"
 	var owner string
 	err := s.db.Update(func(tx *bbolt.Tx) error {
-		var key []byte
-		err := forEachSession(tx, func(k []byte, r *sessionRecord) error {
-			if sessionID(k) == id {
-				key, owner = append([]byte(nil), k...), r.UserID
-			}
-			return nil
-		})
+		key, r, err := findJSON(tx, bucketSessions, "session", func(k []byte, _ *sessionRecord) bool { return sessionID(k) == id })
 		if err != nil {
 			return err
 		}
-		if key == nil {
-			return ErrNotFound
-		}
+		owner = r.UserID
 		if _, err := authorize(tx, by, PermUserManage, owner, true); err != nil {
 			return err
 		}
@@ -395,39 +364,13 @@ func (s *Service) RevokeSession(by *Principal, id string) error {
 func (s *Service) Sweep() (sessions, tokens int, err error) {
 	now := s.now()
 	err = s.db.Update(func(tx *bbolt.Tx) error {
-		var dead [][]byte
-		err := forEachSession(tx, func(k []byte, r *sessionRecord) error {
-			if !now.Before(s.sessionEnds(r)) {
-				dead = append(dead, append([]byte(nil), k...))
-			}
-			return nil
-		})
+		var err error
+		sessions, err = deleteJSON(tx, bucketSessions, "session", func(r *sessionRecord) bool { return !now.Before(s.sessionEnds(r)) })
 		if err != nil {
 			return err
 		}
-		for _, k := range dead {
-			if err := tx.Bucket(bucketSessions).Delete(k); err != nil {
-				return err
-			}
-		}
-		sessions = len(dead)
-		dead = dead[:0]
-		err = forEachToken(tx, func(k []byte, r *tokenRecord) error {
-			if !now.Before(r.Expires) {
-				dead = append(dead, append([]byte(nil), k...))
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for _, k := range dead {
-			if err := tx.Bucket(bucketTokens).Delete(k); err != nil {
-				return err
-			}
-		}
-		tokens = len(dead)
-		return nil
+		tokens, err = deleteJSON(tx, bucketTokens, "token", func(r *tokenRecord) bool { return !now.Before(r.Expires) })
+		return err
 	})
 	if err != nil {
 		return 0, 0, wrap("sweep", err)

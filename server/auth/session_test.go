@@ -182,9 +182,7 @@ func TestReauthenticateLockout(t *testing.T) {
 }
 
 func TestLogoutAndRevoke(t *testing.T) {
-	e := newEnv(t, nil)
-	_, root := e.login(t, e.admin(t))
-	bob := e.user(t, root, "bob", RoleViewer)
+	e, root, bob := newEnvWithBob(t)
 	t1, pb := e.login(t, bob)
 	t2, _ := e.login(t, bob)
 	t3, _ := e.login(t, bob)
@@ -231,9 +229,7 @@ func TestLogoutAndRevoke(t *testing.T) {
 }
 
 func TestDisableEndsSessions(t *testing.T) {
-	e := newEnv(t, nil)
-	_, root := e.login(t, e.admin(t))
-	bob := e.user(t, root, "bob", RoleViewer)
+	e, root, bob := newEnvWithBob(t)
 	tok, _ := e.login(t, bob)
 	if err := e.s.SetDisabled(root, "bob", true); err != nil {
 		t.Fatal(err)

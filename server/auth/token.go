@@ -2,7 +2,6 @@ package auth
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -44,13 +43,7 @@ func (r *tokenRecord) view() Token {
 }
 
 func forEachToken(tx *bbolt.Tx, fn func(key []byte, r *tokenRecord) error) error {
-	return tx.Bucket(bucketTokens).ForEach(func(k, v []byte) error {
-		var r tokenRecord
-		if err := json.Unmarshal(v, &r); err != nil {
-			return fmt.Errorf("token %x: %w", k[:8], err)
-		}
-		return fn(k, &r)
-	})
+	return forEachJSON(tx, bucketTokens, "token", fn)
 }
 
 // authorizeTokens checks that by may manage userID's tokens: its own with
@@ -175,19 +168,11 @@ func (s *Service) RevokeToken(by *Principal, tokenID string) error {
 	const op = "revoke token"
 	var owner string
 	err := s.db.Update(func(tx *bbolt.Tx) error {
-		var key []byte
-		err := forEachToken(tx, func(k []byte, r *tokenRecord) error {
-			if r.ID == tokenID {
-				key, owner = append([]byte(nil), k...), r.UserID
-			}
-			return nil
-		})
+		key, r, err := findJSON(tx, bucketTokens, "token", func(_ []byte, r *tokenRecord) bool { return r.ID == tokenID })
 		if err != nil {
 			return err
 		}
-		if key == nil {
-			return ErrNotFound
-		}
+		owner = r.UserID
 		if err := authorizeTokens(tx, by, owner); err != nil {
 			return err
 		}

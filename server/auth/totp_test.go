@@ -94,9 +94,7 @@ func TestSealedSecret(t *testing.T) {
 }
 
 func TestReenrolTOTP(t *testing.T) {
-	e := newEnv(t, nil)
-	_, root := e.login(t, e.admin(t))
-	bob := e.user(t, root, "bob", RoleViewer)
+	e, _, bob := newEnvWithBob(t)
 	tok, p := e.login(t, bob)
 
 	// Not fresh enough after FreshWindow.
@@ -149,9 +147,7 @@ func TestReenrolTOTP(t *testing.T) {
 }
 
 func TestNewRecoveryCodes(t *testing.T) {
-	e := newEnv(t, nil)
-	_, root := e.login(t, e.admin(t))
-	bob := e.user(t, root, "bob", RoleViewer)
+	e, _, bob := newEnvWithBob(t)
 	_, p := e.login(t, bob)
 	rc, err := e.s.NewRecoveryCodes(p)
 	if err != nil {

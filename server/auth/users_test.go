@@ -121,9 +121,7 @@ func TestUserManagement(t *testing.T) {
 }
 
 func TestResetUser(t *testing.T) {
-	e := newEnv(t, nil)
-	_, root := e.login(t, e.admin(t))
-	bob := e.user(t, root, "bob", RoleViewer)
+	e, root, bob := newEnvWithBob(t)
 	tok, _ := e.login(t, bob)
 	code, err := e.s.ResetUser(root, "bob")
 	if err != nil {

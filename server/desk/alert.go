@@ -2,7 +2,6 @@ package desk
 
 import (
 	"context"
-	"errors"
 	"maps"
 	"reflect"
 	"strconv"
@@ -92,10 +91,7 @@ func (d *Desk) Edit(by *auth.Principal, id string, req *DraftRequest) (*Alert, e
 	const op = "edit"
 	now := d.now()
 	return d.change(by, op, id, func(tx *bbolt.Tx, a *Alert) error {
-		if err := require(by, op, "alert", id, auth.PermAlertDraft); err != nil {
-			return err
-		}
-		if err := d.requireScope(by, op, id, a.Scope); err != nil {
+		if err := d.requireOn(by, op, id, auth.PermAlertDraft, a.Scope); err != nil {
 			return err
 		}
 		if a.Author != by.UserID() {
@@ -129,10 +125,7 @@ func (d *Desk) Submit(by *auth.Principal, id string) (*Alert, error) {
 	const op = "submit"
 	now := d.now()
 	return d.change(by, op, id, func(tx *bbolt.Tx, a *Alert) error {
-		if err := require(by, op, "alert", id, auth.PermAlertSubmit); err != nil {
-			return err
-		}
-		if err := d.requireScope(by, op, id, a.Scope); err != nil {
+		if err := d.requireOn(by, op, id, auth.PermAlertSubmit, a.Scope); err != nil {
 			return err
 		}
 		if a.State != StateDraft {
@@ -157,10 +150,7 @@ func (d *Desk) Submit(by *auth.Principal, id string) (*Alert, error) {
 func (d *Desk) Approve(by *auth.Principal, id string) (*Alert, error) {
 	const op = "approve"
 	return d.change(by, op, id, func(tx *bbolt.Tx, a *Alert) error {
-		if err := require(by, op, "alert", id, auth.PermAlertApprove); err != nil {
-			return err
-		}
-		if err := d.requireScope(by, op, id, a.Scope); err != nil {
+		if err := d.requireOn(by, op, id, auth.PermAlertApprove, a.Scope); err != nil {
 			return err
 		}
 		if a.State != StateSubmitted {
@@ -194,10 +184,7 @@ func (d *Desk) twoPerson(t record.Tier) bool {
 func (d *Desk) Reject(by *auth.Principal, id, reason string) (*Alert, error) {
 	const op = "reject"
 	return d.change(by, op, id, func(tx *bbolt.Tx, a *Alert) error {
-		if err := require(by, op, "alert", id, auth.PermAlertApprove); err != nil {
-			return err
-		}
-		if err := d.requireScope(by, op, id, a.Scope); err != nil {
+		if err := d.requireOn(by, op, id, auth.PermAlertApprove, a.Scope); err != nil {
 			return err
 		}
 		if a.State != StateSubmitted && a.State != StateApproved {
@@ -282,10 +269,7 @@ func (d *Desk) Publish(ctx context.Context, by *auth.Principal, id string) (*Ale
 		if err != nil {
 			return err
 		}
-		if err := require(by, op, "alert", id, auth.PermAlertPublish); err != nil {
-			return err
-		}
-		if err := d.requireScope(by, op, id, prev.Scope); err != nil {
+		if err := d.requireOn(by, op, id, auth.PermAlertPublish, prev.Scope); err != nil {
 			return err
 		}
 		if prev.State != StateApproved {
@@ -327,37 +311,23 @@ func (d *Desk) Publish(ctx context.Context, by *auth.Principal, id string) (*Ale
 		if r.Body == nil {
 			r.Body = a.Content
 		}
-		rec, u, err := d.signIn(tx, op, id, r, by, now)
-		if err != nil {
+		if p, use, err = d.issueIn(tx, op, by, prev, &a, r, "publish", now); err != nil {
 			return err
 		}
-		use = u
 		a.State, a.Publisher, a.Changed = StatePublished, by.UserID(), now
-		a.PublishedAt, a.ExpiresAt, a.LastIssued, a.Current = rec.Issued.UTC(), rec.Expires.UTC(), rec.Issued.UTC(), rec.ID()
-		a.Records++
-		key, err := addRecord(tx, id, rec, "publish", use)
-		if err != nil {
-			return err
-		}
+		a.PublishedAt, a.ExpiresAt = p.rec.Issued.UTC(), p.rec.Expires.UTC()
 		if err := putAlert(tx, prev, &a); err != nil {
 			return err
 		}
 		out = &a
-		p = &pending{op: op, actor: by, alertID: id, prevAlert: prev, refKey: key, rec: rec}
 		return addHistory(tx, id, Transition{At: now, Actor: by.UserID(), Role: string(by.Role()), Action: "alert.publish",
-			From: prev.State, To: a.State, Record: rec.ID()})
+			From: prev.State, To: a.State, Record: p.rec.ID()})
 	})
 	if err != nil {
 		return nil, d.refused(by, "alert", op, id, err)
 	}
 	d.auditIssued(by, "alert.publish", out, StateApproved, p.rec, use, "")
-	if err := d.deliver(ctx, []*pending{p})[0]; err != nil {
-		if errors.Is(err, ErrRefused) {
-			return nil, err
-		}
-		return out, err
-	}
-	return out, nil
+	return handOver(ctx, d, p, out)
 }
 
 // auditIssued audits an operation that signed rec and, for an emergency,
@@ -378,6 +348,25 @@ func (d *Desk) auditIssued(by *auth.Principal, action string, a *Alert, from Sta
 	for _, e := range entries {
 		_ = d.audit(e)
 	}
+}
+
+// issueIn signs r for alert a, the copy of prev that the operation
+// changes, in tx (signIn, with by's officer key for an emergency), and
+// records it: a's current record, last issue time and record count, and
+// an entry in desk.records that says why. It returns the record's
+// hand-off and the officer key's use (nil but for an emergency).
+func (d *Desk) issueIn(tx *bbolt.Tx, op string, by *auth.Principal, prev, a *Alert, r *record.Record, why string, now time.Time) (*pending, *officerUse, error) {
+	rec, use, err := d.signIn(tx, op, prev.ID, r, by, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	a.Current, a.LastIssued = rec.ID(), rec.Issued.UTC()
+	a.Records++
+	key, err := addRecord(tx, prev.ID, rec, why, use)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &pending{op: op, actor: by, alertID: prev.ID, prevAlert: prev, refKey: key, rec: rec}, use, nil
 }
 
 // Update replaces the message or the expiry of a published alert with an
@@ -402,10 +391,7 @@ func (d *Desk) Update(ctx context.Context, by *auth.Principal, id string, req *U
 		if err != nil {
 			return err
 		}
-		if err := require(by, op, "alert", id, auth.PermAlertPublish); err != nil {
-			return err
-		}
-		if err := d.requireScope(by, op, id, prev.Scope); err != nil {
+		if err := d.requireOn(by, op, id, auth.PermAlertPublish, prev.Scope); err != nil {
 			return err
 		}
 		if prev.State != StatePublished || !now.Before(prev.ExpiresAt) {
@@ -448,36 +434,22 @@ func (d *Desk) Update(ctx context.Context, by *auth.Principal, id string, req *U
 		}
 		r := &record.Record{Kind: record.KindUpdate, Tier: a.Tier, Scope: a.Scope, Issued: issued, Expires: expires,
 			Supersedes: sup, Body: a.Content}
-		rec, u, err := d.signIn(tx, op, id, r, by, now)
-		if err != nil {
+		if p, use, err = d.issueIn(tx, op, by, prev, &a, r, "update", now); err != nil {
 			return err
 		}
-		use = u
-		a.Changed, a.ExpiresAt, a.LastIssued, a.Current = now, rec.Expires.UTC(), rec.Issued.UTC(), rec.ID()
-		a.Records++
-		key, err := addRecord(tx, id, rec, "update", use)
-		if err != nil {
-			return err
-		}
+		a.Changed, a.ExpiresAt = now, p.rec.Expires.UTC()
 		if err := putAlert(tx, prev, &a); err != nil {
 			return err
 		}
 		out = &a
-		p = &pending{op: op, actor: by, alertID: id, prevAlert: prev, refKey: key, rec: rec}
 		return addHistory(tx, id, Transition{At: now, Actor: by.UserID(), Role: string(by.Role()), Action: "alert.update",
-			From: prev.State, To: a.State, Reason: reason, Record: rec.ID()})
+			From: prev.State, To: a.State, Reason: reason, Record: p.rec.ID()})
 	})
 	if err != nil {
 		return nil, d.refused(by, "alert", op, id, err)
 	}
 	d.auditIssued(by, "alert.update", out, StatePublished, p.rec, use, reason)
-	if err := d.deliver(ctx, []*pending{p})[0]; err != nil {
-		if errors.Is(err, ErrRefused) {
-			return nil, err
-		}
-		return out, err
-	}
-	return out, nil
+	return handOver(ctx, d, p, out)
 }
 
 // Cancel withdraws an alert. An alert not yet published is simply marked
@@ -516,10 +488,7 @@ func (d *Desk) Cancel(ctx context.Context, by *auth.Principal, id, reason string
 				return err
 			}
 		case StatePublished:
-			if err := require(by, op, "alert", id, auth.PermAlertCancel); err != nil {
-				return err
-			}
-			if err := d.requireScope(by, op, id, prev.Scope); err != nil {
+			if err := d.requireOn(by, op, id, auth.PermAlertCancel, prev.Scope); err != nil {
 				return err
 			}
 			sup, err := supersedeSet(tx, id)
@@ -533,18 +502,9 @@ func (d *Desk) Cancel(ctx context.Context, by *auth.Principal, id, reason string
 			}
 			r := &record.Record{Kind: record.KindCancel, Tier: a.Tier, Scope: a.Scope, Issued: issued, Expires: expires,
 				Supersedes: sup, Body: &record.Cancel{Reason: reason}}
-			rec, u, err := d.signIn(tx, op, id, r, by, now)
-			if err != nil {
+			if p, use, err = d.issueIn(tx, op, by, prev, &a, r, "cancel", now); err != nil {
 				return err
 			}
-			use = u
-			a.Current, a.LastIssued = rec.ID(), rec.Issued.UTC()
-			a.Records++
-			key, err := addRecord(tx, id, rec, "cancel", use)
-			if err != nil {
-				return err
-			}
-			p = &pending{op: op, actor: by, alertID: id, prevAlert: prev, refKey: key, rec: rec}
 		default:
 			return alertErr(op, id, ErrState, "%s: already over", prev.State)
 		}
@@ -567,11 +527,5 @@ func (d *Desk) Cancel(ctx context.Context, by *auth.Principal, id, reason string
 		return out, nil
 	}
 	d.auditIssued(by, "alert.cancel", out, from, p.rec, use, reason)
-	if err := d.deliver(ctx, []*pending{p})[0]; err != nil {
-		if errors.Is(err, ErrRefused) {
-			return nil, err
-		}
-		return out, err
-	}
-	return out, nil
+	return handOver(ctx, d, p, out)
 }

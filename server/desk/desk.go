@@ -331,6 +331,15 @@ func require(p *auth.Principal, op, what, id string, perm auth.Permission) error
 	return &Error{Op: op, What: what, ID: id, Kind: ErrForbidden, Detail: fmt.Sprintf("%s needs %s (role %q)", op, perm, p.Role())}
 }
 
+// requireOn checks a permission on alert id, then that p may act on its
+// scope.
+func (d *Desk) requireOn(p *auth.Principal, op, id string, perm auth.Permission, scope record.Scope) error {
+	if err := require(p, op, "alert", id, perm); err != nil {
+		return err
+	}
+	return d.requireScope(p, op, id, scope)
+}
+
 // requireScope checks that p may act on scope.
 func (d *Desk) requireScope(p *auth.Principal, op, id string, scope record.Scope) error {
 	if p.AllowedScope(string(scope), d.opts.DeviceZone) {

@@ -76,7 +76,7 @@ func TestWarningLifecycle(t *testing.T) {
 	if len(v.Records) != 1 || v.Records[0].ID != rec.ID() || v.Records[0].Why != "publish" {
 		t.Errorf("records = %+v", v.Records)
 	}
-	if diff := cmp.Diff([]string{"alert.draft ok", "alert.submit ok", "alert.approve ok", "alert.publish ok"}, actions(e.aud.take())); diff != "" {
+	if diff := cmp.Diff([]string{"alert.draft ok", "alert.submit ok", "alert.approve ok", "alert.publish ok"}, actions(e.aud.Take())); diff != "" {
 		t.Errorf("audit (-want +got):\n%s", diff)
 	}
 }
@@ -100,7 +100,7 @@ func TestEmergencyLifecycle(t *testing.T) {
 	if diff := cmp.Diff([]trust.Role{trust.RoleServer, trust.RoleOperator}, verify(t, rec, e.clk.Now())); diff != "" {
 		t.Errorf("signers (-want +got):\n%s", diff)
 	}
-	es := e.aud.take()
+	es := e.aud.Take()
 	if diff := cmp.Diff([]string{"alert.draft ok", "alert.submit ok", "alert.approve ok", "alert.publish ok", "key.use ok"}, actions(es)); diff != "" {
 		t.Errorf("audit (-want +got):\n%s", diff)
 	}
@@ -191,7 +191,7 @@ func TestNoEmergencySignatureWithoutFreshTOTP(t *testing.T) {
 			if v.Alert.State != tc.state {
 				t.Errorf("state = %s, want %s", v.Alert.State, tc.state)
 			}
-			es := e.aud.take()
+			es := e.aud.Take()
 			if last := es[len(es)-1]; last.Action != "alert.refused" || !strings.Contains(last.Detail["reason"], "TOTP") {
 				t.Errorf("last audit entry = %+v, want alert.refused naming TOTP", last)
 			}
@@ -341,7 +341,7 @@ func TestScopeRules(t *testing.T) {
 	if _, err := e.desk.Edit(zed, mine.ID, draftReq("warning", "city")); !errors.Is(err, desk.ErrOutOfScope) {
 		t.Errorf("zed edits its draft to city: %v", err)
 	}
-	es := e.aud.take()
+	es := e.aud.Take()
 	n := 0
 	for _, en := range es {
 		if en.Action == "alert.refused" {

@@ -156,6 +156,19 @@
 // (24 h) with a new seq and a lifetime of Options.ProtocolLifetime (48 h),
 // so caches keep it; a retired protocol is no longer refreshed.
 //
+// # Device commands
+//
+// Command signs a command record for one device (device.command; a
+// technician's job): a test pattern, brightness or volume (0 to 100), at
+// warning tier, scope device:<id>, valid DefaultCommandLifetime unless
+// asked otherwise (at most MaxCommandLifetime), signed by the server key
+// with the desk's next seq. It lives here because the server has one
+// sequence: a command signed with a seq of its own would leave the
+// verifiers' replay windows behind either the alerts or the commands. It
+// is audited as device.command (action, value, record, seq) and refused as
+// device.refused; a command the mesh refuses changes nothing at the desk,
+// and one whose hand-off failed waits in desk.unsent like any record.
+//
 // # Storage
 //
 // The desk takes the server's open *bbolt.DB and uses only buckets whose
@@ -170,7 +183,7 @@
 //	desk.history    alert id ‖ 0x00 ‖ n (8 bytes) → Transition
 //	desk.records    alert id ‖ 0x00 ‖ n (8 bytes) → RecordRef
 //	desk.active     alert id → ∅ for every published alert (what Renew reads)
-//	desk.unsent     record id → the signed bytes, until the publisher took them
+//	desk.unsent     record id → the signed bytes (and the alert, protocol or device), until the publisher took them
 //	desk.protocols  template name → Protocol
 //	desk.officers   officer id → certificate, fingerprint and sealed key seed
 //

@@ -24,7 +24,7 @@ func TestOfficerKeyAtRest(t *testing.T) {
 	root := e.login("root")
 	p := testPKI()
 	pub, key, _ := ed25519.GenerateKey(nil)
-	cert, err := p.ca.Issue(trust.Identity{Role: trust.RoleOperator, ID: "otto"}, pub, e.clk.Now())
+	cert, err := p.CA.Issue(trust.Identity{Role: trust.RoleOperator, ID: "otto"}, pub, e.clk.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestOfficerKeyAtRest(t *testing.T) {
 			})
 		})
 	})
-	for _, en := range e.aud.take() {
+	for _, en := range e.aud.Take() {
 		js, _ := json.Marshal(en)
 		for _, s := range secretForms {
 			if bytes.Contains(js, s) {
@@ -120,7 +120,7 @@ func TestEnrolChecks(t *testing.T) {
 	}
 	otherRoot, _ := trust.NewRoot("elsewhere", e.clk.Now())
 	otherCA, _ := otherRoot.NewCityCA(e.clk.Now())
-	good := issue(trust.Identity{Role: trust.RoleOperator, ID: "otto"}, pub, p.ca)
+	good := issue(trust.Identity{Role: trust.RoleOperator, ID: "otto"}, pub, p.CA)
 	for _, tc := range []struct {
 		name string
 		by   string
@@ -131,8 +131,8 @@ func TestEnrolChecks(t *testing.T) {
 	}{
 		{"not an admin", "sam", key, good, desk.ErrForbidden, "user.manage"},
 		{"key mismatch", "root", other, good, desk.ErrInvalid, "does not match"},
-		{"another officer's cert", "root", key, issue(trust.Identity{Role: trust.RoleOperator, ID: "olly"}, pub, p.ca), desk.ErrInvalid, "operator/otto"},
-		{"a server cert", "root", key, issue(trust.Identity{Role: trust.RoleServer, ID: "otto"}, pub, p.ca), desk.ErrInvalid, "operator/otto"},
+		{"another officer's cert", "root", key, issue(trust.Identity{Role: trust.RoleOperator, ID: "olly"}, pub, p.CA), desk.ErrInvalid, "operator/otto"},
+		{"a server cert", "root", key, issue(trust.Identity{Role: trust.RoleServer, ID: "otto"}, pub, p.CA), desk.ErrInvalid, "operator/otto"},
 		{"another city", "root", key, issue(trust.Identity{Role: trust.RoleOperator, ID: "otto"}, pub, otherCA), desk.ErrInvalid, "city CA"},
 		{"no cert", "root", key, nil, desk.ErrInvalid, "no certificate"},
 	} {

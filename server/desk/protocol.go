@@ -3,7 +3,6 @@ package desk
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -139,13 +138,7 @@ func (d *Desk) PublishProtocol(ctx context.Context, by *auth.Principal, name str
 	}
 	_ = d.audit(entry(by, "protocol.publish", name, "ok", map[string]string{
 		"version": strconv.Itoa(out.PublishedVersion), "record": pd.rec.ID().String(), "seq": strconv.FormatUint(pd.rec.Seq, 10)}))
-	if err := d.deliver(ctx, []*pending{pd})[0]; err != nil {
-		if errors.Is(err, ErrRefused) {
-			return nil, err
-		}
-		return out, err
-	}
-	return out, nil
+	return handOver(ctx, d, pd, out)
 }
 
 // signProtocol signs p.Published as a protocol record at now and records

@@ -85,21 +85,15 @@ func (d *Desk) Renew(ctx context.Context, now time.Time) (RenewReport, error) {
 			issued := now.UTC().Truncate(time.Millisecond)
 			r := &record.Record{Kind: record.KindUpdate, Tier: prev.Tier, Scope: prev.Scope, Issued: issued,
 				Expires: prev.ExpiresAt, Supersedes: []record.ID{prev.Current}, Body: prev.Content}
-			rec, _, err := d.signIn(tx, "renew", id, r, nil, now)
-			if err != nil {
-				return err
-			}
 			a := *prev
-			a.LastIssued, a.Current = rec.Issued.UTC(), rec.ID()
-			a.Records++
-			key, err := addRecord(tx, id, rec, "renew", nil)
+			p, _, err := d.issueIn(tx, "renew", nil, prev, &a, r, "renew", now)
 			if err != nil {
 				return err
 			}
 			if err := putAlert(tx, prev, &a); err != nil {
 				return err
 			}
-			ps = append(ps, &pending{op: "renew", alertID: id, prevAlert: prev, refKey: key, rec: rec})
+			ps = append(ps, p)
 		}
 		return d.refreshProtocols(tx, now, &ps)
 	})

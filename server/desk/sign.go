@@ -19,6 +19,7 @@ import (
 type unsentRec struct {
 	Alert    string `json:"alert,omitempty"`
 	Protocol string `json:"protocol,omitempty"`
+	Device   string `json:"device,omitempty"` // a command's device
 	Raw      []byte `json:"raw"`
 }
 
@@ -28,8 +29,9 @@ type unsentRec struct {
 type pending struct {
 	op        string
 	actor     *auth.Principal // nil for Renew
-	alertID   string          // "" for a protocol record
+	alertID   string          // "" for a protocol record or a command
 	protocol  string
+	device    string    // a command's device
 	prevAlert *Alert    // the alert before the operation (nil for protocols)
 	prevProto *Protocol // the protocol before the operation
 	refKey    []byte    // the record's key in desk.records (alerts only)
@@ -62,8 +64,11 @@ func (d *Desk) signIn(tx *bbolt.Tx, op, alertID string, r *record.Record, office
 		return nil, nil, alertErr(op, alertID, ErrInvalid, "%s", trimRecord(err))
 	}
 	u := unsentRec{Alert: alertID, Raw: signed.Raw()}
-	if r.Kind == record.KindProtocol {
+	switch r.Kind {
+	case record.KindProtocol:
 		u = unsentRec{Protocol: alertID, Raw: signed.Raw()}
+	case record.KindCommand:
+		u = unsentRec{Device: scopeID(r.Scope), Raw: signed.Raw()}
 	}
 	id := signed.ID()
 	if err := putJSON(tx.Bucket(bucketUnsent), id[:], &u); err != nil {
@@ -170,9 +175,24 @@ func (d *Desk) deliver(ctx context.Context, ps []*pending) []error {
 	return errs
 }
 
+// handOver delivers the one record an operation signed and returns what
+// the operation returns: out and the delivery error (ErrNotDelivered:
+// Renew hands the record over again), or nil if the publisher refused the
+// record (ErrRefused: deliver undid the operation).
+func handOver[T any](ctx context.Context, d *Desk, p *pending, out *T) (*T, error) {
+	err := d.deliver(ctx, []*pending{p})[0]
+	if errors.Is(err, ErrRefused) {
+		return nil, err
+	}
+	return out, err
+}
+
 // undo restores what the operation that made p's record changed: the
 // alert (or protocol) as it was, without the record.
 func (d *Desk) undo(tx *bbolt.Tx, p *pending, now time.Time) error {
+	if p.device != "" {
+		return nil // a command changed nothing at the desk
+	}
 	if p.alertID == "" {
 		if p.prevProto == nil {
 			return tx.Bucket(bucketProtocols).Delete([]byte(p.protocol))
@@ -200,17 +220,29 @@ func (d *Desk) undo(tx *bbolt.Tx, p *pending, now time.Time) error {
 }
 
 func what(p *pending) string {
-	if p.alertID == "" {
+	switch {
+	case p.device != "":
+		return "device"
+	case p.alertID == "":
 		return "protocol"
 	}
 	return "alert"
 }
 
 func idOf(p *pending) string {
-	if p.alertID == "" {
+	switch {
+	case p.device != "":
+		return p.device
+	case p.alertID == "":
 		return p.protocol
 	}
 	return p.alertID
+}
+
+// scopeID returns the id a zone or device scope names.
+func scopeID(s record.Scope) string {
+	_, id := s.Split()
+	return id
 }
 
 // resend hands every record in desk.unsent to the publisher again: records
@@ -231,7 +263,7 @@ func (d *Desk) resend(ctx context.Context, now time.Time) (int, []error) {
 				return nil
 			}
 			// Resending does not undo: the operation may be long past.
-			ps = append(ps, &pending{op: "resend", alertID: u.Alert, protocol: u.Protocol, rec: rec})
+			ps = append(ps, &pending{op: "resend", alertID: u.Alert, protocol: u.Protocol, device: u.Device, rec: rec})
 			return nil
 		})
 	})

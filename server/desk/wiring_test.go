@@ -1,7 +1,6 @@
 package desk_test
 
 import (
-	"crypto/ed25519"
 	"testing"
 	"time"
 
@@ -32,15 +31,14 @@ func TestDeskWithFleet(t *testing.T) {
 	p := testPKI()
 	signers := map[string]record.Signer{}
 	for id, zone := range devices {
-		pub, key, _ := ed25519.GenerateKey(nil)
-		cert, err := p.ca.Issue(trust.Identity{Role: trust.RoleDevice, ID: id, Zone: zone}, pub, t0.Add(-time.Hour))
+		cert, s, err := p.Issue(trust.Identity{Role: trust.RoleDevice, ID: id, Zone: zone})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if _, err := fl.Register(cert); err != nil {
 			t.Fatal(err)
 		}
-		signers[id], _ = record.NewSigner(key, cert.Raw, true, p.ca.Cert.Raw)
+		signers[id] = s
 	}
 	sam := e.login("sam")
 	a := e.publish(sam, sam, draftReq("warning", "zone:z1"))

@@ -121,6 +121,7 @@ type Fleet struct {
 	revokeMu       sync.Mutex
 	lastRevocation time.Time
 
+	acks       atomic.Uint64 // acks counted toward a tracked alert
 	untracked  atomic.Uint64 // acks for records no alert owns
 	mismatched atomic.Uint64 // acks whose device is not their signer
 	unknown    atomic.Uint64 // health reports from devices not in the registry
@@ -128,6 +129,7 @@ type Fleet struct {
 
 // Counters are running totals of records Observe could not use.
 type Counters struct {
+	Acks           uint64 // acks counted toward a tracked alert
 	UntrackedAcks  uint64 // acks of records that belong to no tracked alert
 	MismatchedAcks uint64 // acks naming a device other than their signer
 	UnknownHealth  uint64 // health reports from unregistered nodes without a device certificate
@@ -164,7 +166,7 @@ func New(db *bbolt.DB, opts Options) (*Fleet, error) {
 
 // Counters returns the running totals.
 func (f *Fleet) Counters() Counters {
-	return Counters{UntrackedAcks: f.untracked.Load(), MismatchedAcks: f.mismatched.Load(), UnknownHealth: f.unknown.Load()}
+	return Counters{Acks: f.acks.Load(), UntrackedAcks: f.untracked.Load(), MismatchedAcks: f.mismatched.Load(), UnknownHealth: f.unknown.Load()}
 }
 
 // Observe takes a record the node accepted (the server calls it from
@@ -193,6 +195,7 @@ func (f *Fleet) Observe(rec *record.Record, now time.Time) {
 			return
 		}
 		t.observe(a)
+		f.acks.Add(1)
 	case record.KindHealth:
 		if h, ok := rec.Body.(*record.Health); ok {
 			f.observeHealth(rec, h, now)

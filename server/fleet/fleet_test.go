@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/cityarray/cityarray/mesh/clock/clocktest"
 	"github.com/cityarray/cityarray/mesh/record"
 	"github.com/cityarray/cityarray/mesh/trust"
 	"github.com/cityarray/cityarray/server/fleet"
@@ -42,7 +43,7 @@ func TestRegistry(t *testing.T) {
 	}
 	// Only device certificates register.
 	pub, _, _ := ed25519Key()
-	gw, _ := p.ca.Issue(trust.Identity{Role: trust.RoleGateway, ID: "gw-1", Zone: "z1"}, pub, t0)
+	gw, _ := p.CA.Issue(trust.Identity{Role: trust.RoleGateway, ID: "gw-1", Zone: "z1"}, pub, t0)
 	if _, err := e.fleet.Register(gw); !errors.Is(err, fleet.ErrInvalid) {
 		t.Errorf("Register(gateway) = %v", err)
 	}
@@ -253,7 +254,7 @@ func TestDeliveriesPages(t *testing.T) {
 func TestRevoke(t *testing.T) {
 	var e *env
 	var mu sync.Mutex
-	node := startNode(t, &fakeClock{now: t0}, func(r *record.Record) {
+	node := startNode(t, clocktest.New(t0), func(r *record.Record) {
 		mu.Lock()
 		f := e.fleet
 		mu.Unlock()
@@ -279,7 +280,7 @@ func TestRevoke(t *testing.T) {
 			t.Errorf("revoked device %+v", d)
 		}
 	}
-	recs := node.records()
+	recs := node.Records()
 	if len(recs) != 2 {
 		t.Fatalf("the node accepted %d revocations, want 2", len(recs))
 	}
@@ -300,7 +301,7 @@ func TestRevoke(t *testing.T) {
 		t.Errorf("revoked devices still in scope: %+v", st)
 	}
 	var got []string
-	for _, en := range e.aud.take() {
+	for _, en := range e.aud.Take() {
 		got = append(got, en.Actor+" "+en.Action+" "+en.Target+" "+en.Outcome)
 	}
 	want := []string{"tess device.refused pole-010 denied", "root device.revoke pole-010 ok", "root device.revoke pole-011 ok"}
@@ -317,7 +318,7 @@ func TestRevoke(t *testing.T) {
 func TestObserveRevocation(t *testing.T) {
 	e := newEnv(t, nil)
 	d := testPKI().devices[5]
-	rec, err := trust.NewRevocation(testPKI().ca, [][]byte{trust.Serial(d.cert)}, "decommissioned", t0)
+	rec, err := trust.NewRevocation(testPKI().CA, [][]byte{trust.Serial(d.cert)}, "decommissioned", t0)
 	if err != nil {
 		t.Fatal(err)
 	}

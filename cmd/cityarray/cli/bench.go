@@ -18,10 +18,11 @@ import (
 func newBenchCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Measure the mesh against its baseline on a simulated network",
+		Short: "Measure the mesh against its baseline on a simulated network, and the control server",
 	}
 	cmd.AddCommand(newBenchMeshCmd(e))
 	cmd.AddCommand(newBenchHealCmd(e))
+	cmd.AddCommand(newBenchServerCmd(e))
 	return cmd
 }
 

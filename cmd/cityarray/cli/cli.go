@@ -85,6 +85,7 @@ func newRootCmd(e *env) *cobra.Command {
 	// Subcommands, one file each, constructor func newXxxCmd(e *env) *cobra.Command.
 	// Keep this list sorted.
 	root.AddCommand(
+		newAlertCmd(e),
 		newAuditCmd(e),
 		newBenchCmd(e),
 		newKeysCmd(e),
@@ -105,13 +106,19 @@ type env struct {
 	logFormat string       // --log-format, one of logFormats
 	logLevel  string       // --log-level, one of logLevels
 	log       *slog.Logger // set by the root's PersistentPreRunE
+
+	// getenv reads the environment (os.Getenv; tests replace it).
+	getenv func(string) string
+	// prompt, if set, answers what a command would ask the person at the
+	// terminal (tests); nil asks on the terminal.
+	prompt func(label string, secret bool) (string, error)
 }
 
 // envKey is the context key under which execute stores the *env.
 type envKey struct{}
 
 func newEnv(stdout, stderr io.Writer) *env {
-	return &env{stdout: stdout, stderr: stderr, logFormat: "text", logLevel: "info"}
+	return &env{stdout: stdout, stderr: stderr, logFormat: "text", logLevel: "info", getenv: os.Getenv}
 }
 
 // logger returns the run's logger tagged with component. Before the root's

@@ -110,11 +110,13 @@ func TestNodeVerifyWorkers(t *testing.T) {
 	// A duplicate costs a lookup in the replica, as without workers.
 	n.Deliver(Source{Link: "wire", Peer: "x"}, raws[7])
 	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
 	for n.Counters().Duplicates != 1 {
 		if time.Now().After(deadline) {
 			t.Fatalf("counters %+v: want one duplicate", n.Counters())
 		}
-		time.Sleep(time.Millisecond)
+		<-tick.C
 	}
 	if c := n.Counters(); c.Accepted != 300 || c.Received != 303 {
 		t.Errorf("counters %+v", c)

@@ -328,7 +328,7 @@ func TestCrashKill(t *testing.T) {
 func TestCrashChild(t *testing.T) {
 	dir := os.Getenv(crashDirEnv)
 	if dir == "" {
-		t.Skip("only run by TestCrashKill")
+		t.Skip("INTEG helper: the child process TestCrashKill starts and kills; it runs only with " + crashDirEnv + " set")
 	}
 	c := newClock(t0)
 	l, err := Open(dir, testOptions(c))

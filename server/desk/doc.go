@@ -52,8 +52,8 @@
 //
 // The desk authors warning and emergency alerts only: advisory alerts are
 // signed by zone gateways, informational records by devices, and IPAWS
-// (FEMA CAP) is not implemented; drafting them fails with
-// ErrUnsupportedTier naming the tier.
+// alerts arrive as FEMA CAP messages, which the desk does not take yet;
+// drafting any of them fails with ErrUnsupportedTier naming the tier.
 //
 // # Two-person rule
 //

@@ -40,8 +40,8 @@ var (
 	// operation (approving a draft, publishing twice). HTTP 409.
 	ErrState = errors.New("desk: wrong state")
 	// ErrUnsupportedTier: advisory (a gateway's job), informational (a
-	// device's) and IPAWS (not implemented yet) alerts are not authored at
-	// the server desk. HTTP 422.
+	// device's) and IPAWS (FEMA CAP input, which the desk does not take
+	// yet) alerts are not authored at the server desk. HTTP 422.
 	ErrUnsupportedTier = errors.New("desk: tier not handled by the server desk")
 	// ErrRefused: the publisher (the mesh node) refused the signed record,
 	// for the reason given; the operation was undone. HTTP 502.

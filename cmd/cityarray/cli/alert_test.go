@@ -199,7 +199,8 @@ func TestAlertCommands(t *testing.T) {
 	}
 	done := make(chan runResult, 1)
 	go func() { done <- w.as("token", "status", id, "--watch", "--interval", "100ms") }()
-	time.Sleep(300 * time.Millisecond)
+	// Whether the watch starts before or after the ack, it must end once
+	// every device in scope is reached.
 	ackFromPole(t, w.l, "pole-1", "z1", a.Alert.Current)
 	select {
 	case r = <-done:

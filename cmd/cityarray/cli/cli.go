@@ -85,6 +85,7 @@ func newRootCmd(e *env) *cobra.Command {
 	// Subcommands, one file each, constructor func newXxxCmd(e *env) *cobra.Command.
 	// Keep this list sorted.
 	root.AddCommand(
+		newAdminCmd(e),
 		newAlertCmd(e),
 		newAuditCmd(e),
 		newBenchCmd(e),

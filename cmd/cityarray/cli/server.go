@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -149,11 +150,10 @@ func newServerInitCmd(e *env) *cobra.Command {
 			fmt.Fprintf(out, "data dir: %s\n", res.DataDir)
 			fmt.Fprintf(out, "first admin: %s\n", res.AdminID)
 			fmt.Fprintf(out, "setup code (shown once, valid until %s): %s\n", res.Expires.UTC().Format(time.RFC3339), res.SetupCode)
-			fmt.Fprintf(out, "finish setup, with the server running, at %s, then /api/v1/setup/finish:\n", res.SetupURL)
 			base := strings.TrimSuffix(res.SetupURL, "/api/v1/setup/start")
-			fmt.Fprintf(out, "  curl -k -H 'Content-Type: application/json' -d '{\"user\":\"%s\",\"setup_code\":\"CODE\"}' %s/api/v1/setup/start\n", res.AdminID, base)
-			fmt.Fprintf(out, "  (enrol the otpauth_url in an authenticator app, then)\n")
-			fmt.Fprintf(out, "  curl -k -H 'Content-Type: application/json' -d '{\"user\":\"%s\",\"setup_code\":\"CODE\",\"password\":\"…\",\"totp_code\":\"123456\"}' %s/api/v1/setup/finish\n", res.AdminID, base)
+			fmt.Fprintf(out, "finish setup with the server running (it asks for the code, a password and a TOTP code):\n")
+			fmt.Fprintf(out, "  cityarray admin --server %s --ca %s setup --user %s\n", base, filepath.Join(res.DataDir, server.WebCertFile), res.AdminID)
+			fmt.Fprintf(out, "(or POST %s/api/v1/setup/start and /api/v1/setup/finish)\n", base)
 			return nil
 		},
 	}

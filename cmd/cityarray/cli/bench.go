@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"time"
 
@@ -61,6 +62,13 @@ func newBenchMeshCmd(e *env) *cobra.Command {
 			}
 			log := loggerFrom(cmd)
 			cfg.Progress = func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...)) }
+			if cfg.Nodes > 500 && os.Getenv("GOGC") == "" {
+				// A thousand simulated poles keep gigabytes of membership
+				// state live; at the default GOGC the collector takes half
+				// the CPU their failure detectors need.
+				debug.SetGCPercent(400)
+				log.Info("large mesh: GOGC=400 (set GOGC to override)")
+			}
 			if cpuProfile != "" {
 				f, err := os.Create(cpuProfile)
 				if err != nil {

@@ -37,11 +37,7 @@ func newAdminCmd(e *env) *cobra.Command {
 			"Setup codes, token secrets and recovery codes are printed once, when made;\n" +
 			"passwords and codes you type are never printed or logged.",
 	}
-	pf := cmd.PersistentFlags()
-	pf.StringVar(&f.server, "server", "", "the server's URL (default $"+envServer+", else https://localhost:8443)")
-	pf.StringVar(&f.caFile, "ca", "", "PEM certificate(s) to trust for the server's HTTPS (its self-signed one: <data_dir>/web-selfsigned.pem)")
-	pf.StringVar(&f.tokenFile, "token-file", "", "a file holding an API token (else $"+envToken+", else log in)")
-	pf.StringVar(&f.user, "as", "", "the user to log in as, when no token is given (asked if not set)")
+	f.register(cmd.PersistentFlags(), "as")
 
 	user := &cobra.Command{Use: "user", Short: "List, add and change people"}
 	user.AddCommand(
@@ -61,6 +57,24 @@ func newAdminCmd(e *env) *cobra.Command {
 	)
 	cmd.AddCommand(newAdminSetupCmd(e, &f), user, token)
 	return cmd
+}
+
+// printList prints a list the server returned: as a JSON array, or as a
+// table with header and one row per item decoded as T.
+func printList[T any](out io.Writer, what string, items []json.RawMessage, asJSON bool, header string, row func(T) string) error {
+	if asJSON {
+		return json.NewEncoder(out).Encode(items)
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, raw := range items {
+		var v T
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return fmt.Errorf("%s: the server's answer: %w", what, err)
+		}
+		fmt.Fprintln(tw, row(v))
+	}
+	return tw.Flush()
 }
 
 // problemDetail is the detail of a problem document, or "".
@@ -281,22 +295,33 @@ func rolesList() string {
 
 // listAll fetches every page of a list endpoint.
 func listAll(cmd *cobra.Command, c *apiClient, what, path string, q url.Values) ([]json.RawMessage, error) {
+	return fetchPages[json.RawMessage](cmd, c, what, path, q, 0)
+}
+
+// fetchPages fetches pages of a list endpoint until the last, or until it
+// holds max items (max 0: no bound). q may be nil.
+func fetchPages[T any](cmd *cobra.Command, c *apiClient, what, path string, q url.Values, max int) ([]T, error) {
 	if q == nil {
 		q = url.Values{}
 	}
-	q.Set("limit", fmt.Sprint(server.MaxPageLimit))
-	items := []json.RawMessage{}
-	for {
-		var page server.PageResponse[json.RawMessage]
+	items := []T{}
+	for max == 0 || len(items) < max {
+		n := server.MaxPageLimit
+		if max > 0 {
+			n = min(max-len(items), n)
+		}
+		q.Set("limit", fmt.Sprint(n))
+		var page server.PageResponse[T]
 		if err := c.do(cmd.Context(), what, "GET", path+"?"+q.Encode(), nil, &page); err != nil {
 			return nil, err
 		}
 		items = append(items, page.Items...)
 		if page.NextCursor == "" {
-			return items, nil
+			break
 		}
 		q.Set("cursor", page.NextCursor)
 	}
+	return items, nil
 }
 
 func newAdminUserListCmd(e *env, af *alertFlags) *cobra.Command {
@@ -315,20 +340,9 @@ func newAdminUserListCmd(e *env, af *alertFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				return json.NewEncoder(out).Encode(items)
-			}
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tNAME\tROLE\tZONES\tSTATUS")
-			for _, raw := range items {
-				var u userView
-				if err := json.Unmarshal(raw, &u); err != nil {
-					return fmt.Errorf("list users: the server's answer: %w", err)
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.ID, u.DisplayName, u.Role, strings.Join(u.Zones, ","), u.status())
-			}
-			return tw.Flush()
+			return printList(cmd.OutOrStdout(), "list users", items, asJSON, "ID\tNAME\tROLE\tZONES\tSTATUS", func(u userView) string {
+				return strings.Join([]string{u.ID, u.DisplayName, string(u.Role), strings.Join(u.Zones, ","), u.status()}, "\t")
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
@@ -564,25 +578,13 @@ func newAdminTokenListCmd(e *env, af *alertFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				return json.NewEncoder(out).Encode(items)
-			}
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tUSER\tNAME\tSCOPES\tEXPIRES\tLAST USED")
-			for _, raw := range items {
-				var t tokenView
-				if err := json.Unmarshal(raw, &t); err != nil {
-					return fmt.Errorf("list tokens: the server's answer: %w", err)
-				}
+			return printList(cmd.OutOrStdout(), "list tokens", items, asJSON, "ID\tUSER\tNAME\tSCOPES\tEXPIRES\tLAST USED", func(t tokenView) string {
 				used := "never"
 				if t.LastUsed != nil {
 					used = t.LastUsed.Local().Format("2006-01-02 15:04")
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.User, t.Name, strings.Join(t.Scopes, ","),
-					t.Expires.Local().Format("2006-01-02 15:04"), used)
-			}
-			return tw.Flush()
+				return strings.Join([]string{t.ID, t.User, t.Name, strings.Join(t.Scopes, ","), t.Expires.Local().Format("2006-01-02 15:04"), used}, "\t")
+			})
 		},
 	}
 	cmd.Flags().StringVar(&user, "user", "", "whose tokens (default: the logged-in user's)")

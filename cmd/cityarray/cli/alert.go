@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/cityarray/cityarray/mesh/record"
@@ -58,11 +59,7 @@ func newAlertCmd(e *env) *cobra.Command {
 			"then `publish` signs and sends. An Emergency is approved and published by an\n" +
 			"officer other than its author, within 5 minutes of entering a TOTP code.",
 	}
-	pf := cmd.PersistentFlags()
-	pf.StringVar(&f.server, "server", "", "the server's URL (default $"+envServer+", else https://localhost:8443)")
-	pf.StringVar(&f.caFile, "ca", "", "PEM certificate(s) to trust for the server's HTTPS (its self-signed one: <data_dir>/web-selfsigned.pem)")
-	pf.StringVar(&f.tokenFile, "token-file", "", "a file holding an API token (else $"+envToken+", else log in)")
-	pf.StringVar(&f.user, "user", "", "the user to log in as, when no token is given (asked if not set)")
+	f.register(cmd.PersistentFlags(), "user")
 	cmd.AddCommand(
 		newAlertSendCmd(e, &f),
 		newAlertStepCmd(e, &f, "approve", "Approve a submitted alert (a second person: two-person rule)"),
@@ -89,6 +86,16 @@ type apiClient struct {
 	person bool // authenticated by logging in (may re-enter a TOTP code)
 	user   string
 	ready  bool
+}
+
+// register adds the connection flags to pf; userFlag names the flag of the
+// user to log in as ("user" for alert; admin uses "as", since its commands
+// take --user for the person acted on).
+func (f *alertFlags) register(pf *pflag.FlagSet, userFlag string) {
+	pf.StringVar(&f.server, "server", "", "the server's URL (default $"+envServer+", else https://localhost:8443)")
+	pf.StringVar(&f.caFile, "ca", "", "PEM certificate(s) to trust for the server's HTTPS (its self-signed one: <data_dir>/web-selfsigned.pem)")
+	pf.StringVar(&f.tokenFile, "token-file", "", "a file holding an API token (else $"+envToken+", else log in)")
+	pf.StringVar(&f.user, userFlag, "", "the user to log in as, when no token is given (asked if not set)")
 }
 
 func newAPIClient(e *env, f *alertFlags) (*apiClient, error) {
@@ -576,6 +583,9 @@ func newAlertListCmd(e *env, af *alertFlags) *cobra.Command {
 			if state != "" && !desk.State(state).Valid() {
 				return exitError{code: 2, msg: fmt.Sprintf("--state %q: one of %v", state, desk.States())}
 			}
+			if limit < 1 {
+				return exitError{code: 2, msg: fmt.Sprintf("--limit %d: want at least 1", limit)}
+			}
 			c, err := newAPIClient(e, af)
 			if err != nil {
 				return err
@@ -585,24 +595,12 @@ func newAlertListCmd(e *env, af *alertFlags) *cobra.Command {
 			if state != "" {
 				q.Set("state", state)
 			}
-			var items []desk.Alert
-			for len(items) < limit {
-				q.Set("limit", fmt.Sprint(min(limit-len(items), server.MaxPageLimit)))
-				var page server.PageResponse[desk.Alert]
-				if err := c.do(cmd.Context(), "list", "GET", "/api/v1/alerts?"+q.Encode(), nil, &page); err != nil {
-					return err
-				}
-				items = append(items, page.Items...)
-				if page.NextCursor == "" {
-					break
-				}
-				q.Set("cursor", page.NextCursor)
+			items, err := fetchPages[desk.Alert](cmd, c, "list", "/api/v1/alerts", q, limit)
+			if err != nil {
+				return err
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				if items == nil {
-					items = []desk.Alert{}
-				}
 				return json.NewEncoder(out).Encode(items)
 			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)

@@ -45,11 +45,17 @@ func (c *SteppedClock) Now() time.Time {
 	return time.Now().Add(c.offset)
 }
 
-// Advance moves the clock d ahead.
-func (c *SteppedClock) Advance(d time.Duration) {
+// StartNextStep moves the clock to the start of its next step of length
+// period (steps count from the Unix epoch, as TOTP's do) and returns that
+// instant.
+func (c *SteppedClock) StartNextStep(period time.Duration) time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.offset += d
+	now := time.Now().Add(c.offset)
+	since := time.Duration(now.UnixNano())
+	next := time.Unix(0, int64((since/period+1)*period))
+	c.offset += next.Sub(now)
+	return next
 }
 
 // LocalServerConfig configures StartLocalServer.
@@ -172,12 +178,15 @@ type Person struct {
 	Role                 auth.Role
 }
 
-// Code returns the TOTP code of secret at the server's time and moves the
-// clock to the next step, so that the next code is new.
+// Code moves the server's clock to the start of the next TOTP step and
+// returns the code of secret for that step. Every code is of a new step,
+// and the server has a whole step (30 s of the machine's time) to check
+// it before it falls behind. (Computing the code first and then moving
+// the clock made a code two steps old, and refused, whenever the
+// machine's clock crossed a step boundary in between.)
 func (l *LocalServer) Code(secret string) (string, error) {
-	c, err := totp.GenerateCodeCustom(secret, l.Clock.Now(), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
-	l.Clock.Advance(30 * time.Second)
-	return c, err
+	at := l.Clock.StartNextStep(30 * time.Second)
+	return totp.GenerateCodeCustom(secret, at, totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
 }
 
 // Session is a signed-in person's browser session: the cookie and the

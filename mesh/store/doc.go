@@ -17,7 +17,7 @@
 // pages: a batch then rewrites a few pages per index rather than one per
 // record (only rec, keyed by id, takes random inserts).
 //
-//	meta    "magic" → "cityarray/store"; "schema" → uint32 (1);
+//	meta    "magic" → "cityarray/store"; "schema" → uint32 (2);
 //	        "bytes", "count" → uint64 totals of stored records;
 //	        "outseq", "outacks", "outtel", "outdropped" → uint64 outbox counters
 //	rec     id → entry: a versioned header (kind, tier, issued, expires, last
@@ -29,7 +29,8 @@
 //	kind    (kind, expires, id) → ∅
 //	tier    (tier, expires, id) → ∅   eviction order
 //	proto   (last refresh, id) → ∅    protocols only
-//	sup     id → uint64 ms: the superseded set, with how long it lasts
+//	sup     id → uint64 ms, then (tier, len, scope) per claimant: the
+//	        superseded set, how long each entry lasts and who superseded it
 //	supexp  (until, id) → ∅       the superseded set by expiry, for the sweep
 //	outack  seq → data            acks waiting to be delivered
 //	outtel  seq → data            telemetry waiting to be delivered
@@ -42,6 +43,12 @@
 // Supersession: a cancel or an update puts every id it names into the
 // superseded set, whether that record is stored or not, so that a cancel
 // that overtakes its alert still suppresses it when the alert arrives.
+// It may supersede only what its signer could have published: a record
+// never supersedes one of a higher tier, and below warning (gateways and
+// devices, bound to their zone or device) only one of the same scope.
+// Each entry keeps the tier and scope of the records that named it, so
+// that an alert arriving after a cancel without that right stays active;
+// refusals are logged and counted (Stats.SupersedeRefused).
 // The entry lasts until both the superseding and the superseded record
 // have expired (the later of the two expiries known), so that a cancel
 // that expires before its alert does not bring the alert back. The

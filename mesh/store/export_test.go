@@ -75,3 +75,16 @@ func WalkPages(b []byte) error {
 	}
 	return walkPages(bytes.NewReader(b), ms)
 }
+
+// CheckFile runs the checks Open runs on the open file.
+func (s *Store) CheckFile() error { return s.checkFile() }
+
+// SupClaimRoundTrip decodes a superseded-set entry and, if it is valid,
+// encodes it again; the result must equal v.
+func SupClaimRoundTrip(v []byte) ([]byte, error) {
+	c, err := decodeSupClaim(v)
+	if err != nil {
+		return nil, err
+	}
+	return c.encode(), nil
+}

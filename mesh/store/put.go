@@ -162,7 +162,7 @@ func (s *Store) insert(t *txn, it item, nowMs int64) error {
 		return err
 	}
 	// A cancel or update: what it supersedes stays superseded at least as
-	// long as it and the superseded record live.
+	// long as it and the superseded record live, if it may supersede it.
 	for _, sid := range it.supersedes {
 		until := it.expires
 		if v := t.rec.Get(sid[:]); v != nil {
@@ -170,39 +170,191 @@ func (s *Store) insert(t *txn, it item, nowMs int64) error {
 			if err != nil {
 				return fmt.Errorf("record %s: %w", sid.Short(), err)
 			}
+			if why := mayOverride(it.tier, it.scope, h.tier, h.scope); why != "" {
+				s.refuseSupersede(t, it.id, sid, why)
+				continue
+			}
 			until = max(until, h.expires)
 		}
-		if err := setSuperseded(t, sid, until); err != nil {
+		if err := setSuperseded(t, sid, until, &claimant{tier: it.tier, scope: it.scope}); err != nil {
 			return err
 		}
 	}
 	// A record that arrives after what superseded it stays superseded
-	// until it expires.
-	if t.sup.Get(id[:]) != nil {
-		if err := setSuperseded(t, id, it.expires); err != nil {
-			return err
+	// until it expires, if what superseded it had the right to; a claim
+	// it had not is void.
+	if v := t.sup.Get(id[:]); v != nil {
+		c, err := decodeSupClaim(v)
+		if err != nil {
+			return fmt.Errorf("superseded-set entry %s: %w", id.Short(), err)
 		}
+		if why := c.covers(it.tier, it.scope); why != "" {
+			s.refuseSupersede(t, record.ID{}, id, why)
+			return deleteSuperseded(t, id, c.until)
+		}
+		return setSuperseded(t, id, it.expires, nil)
 	}
 	return nil
 }
 
-// setSuperseded records that id is superseded until at least untilMs.
-func setSuperseded(t *txn, id record.ID, untilMs int64) error {
-	if v := t.sup.Get(id[:]); len(v) == 8 {
-		old := int64(binary.BigEndian.Uint64(v))
-		if old >= untilMs {
-			return nil
+// mayOverride reports why a record of tier and scope may not supersede one
+// of target tier and scope ("" if it may). The tier table (DESIGN §4)
+// decides what a signer may publish; supersession must not let it take
+// down more: a record never supersedes one of a higher tier (a gateway's
+// advisory cancel cannot withdraw a server warning, a server-only warning
+// cannot withdraw an emergency that needed an officer), and below warning,
+// where signers are bound to their own zone or device, only a record of
+// the same scope.
+func mayOverride(tier record.Tier, scope string, targetTier record.Tier, targetScope string) string {
+	if tier < targetTier {
+		return fmt.Sprintf("a %s record may not supersede a %s one", tier, targetTier)
+	}
+	if tier < record.TierWarning && scope != targetScope {
+		return fmt.Sprintf("a %s record for %s may not supersede one for %s", tier, scope, targetScope)
+	}
+	return ""
+}
+
+// supClaim is a superseded-set entry: the id stays superseded until the
+// given time, by the records that named it, each kept as its tier and
+// scope so that the record named, should it arrive later, is checked
+// against them. A claim from schema 1, which did not keep them, is legacy:
+// it covers anything (what schema 1 did).
+type supClaim struct {
+	until  int64
+	by     []claimant
+	legacy bool
+}
+
+// claimant is the tier and scope of a record that superseded an id.
+type claimant struct {
+	tier  record.Tier
+	scope string
+}
+
+// maxClaimants bounds the distinct (tier, scope) pairs kept per id; past
+// it, a new claimant replaces the weakest if it is stronger.
+const maxClaimants = 8
+
+// Stored form: until (uint64 ms, big-endian), then per claimant its tier
+// (1 byte), the scope's length (1 byte) and the scope. A schema 1 entry is
+// the 8 bytes of until alone.
+func (c supClaim) encode() []byte {
+	b := binary.BigEndian.AppendUint64(nil, uint64(c.until))
+	if c.legacy {
+		return b
+	}
+	for _, w := range c.by {
+		b = append(b, byte(w.tier), byte(len(w.scope)))
+		b = append(b, w.scope...)
+	}
+	return b
+}
+
+func decodeSupClaim(v []byte) (supClaim, error) {
+	if len(v) < 8 {
+		return supClaim{}, fmt.Errorf("%w: %d bytes", ErrCorrupt, len(v))
+	}
+	c := supClaim{until: int64(binary.BigEndian.Uint64(v)), legacy: len(v) == 8}
+	for rest := v[8:]; len(rest) > 0; {
+		if len(rest) < 2 || len(rest) < 2+int(rest[1]) || rest[1] == 0 {
+			return supClaim{}, fmt.Errorf("%w: claimant %d cut short", ErrCorrupt, len(c.by))
 		}
-		if err := t.supexp.Delete(timeKey(old, id)); err != nil {
-			return err
+		w := claimant{tier: record.Tier(rest[0]), scope: string(rest[2 : 2+int(rest[1])])}
+		if !w.tier.Valid() {
+			return supClaim{}, fmt.Errorf("%w: claimant %d has unknown tier %d", ErrCorrupt, len(c.by), rest[0])
+		}
+		c.by = append(c.by, w)
+		rest = rest[2+int(rest[1]):]
+	}
+	if len(c.by) > maxClaimants {
+		return supClaim{}, fmt.Errorf("%w: %d claimants, at most %d", ErrCorrupt, len(c.by), maxClaimants)
+	}
+	return c, nil
+}
+
+// covers reports why no claimant may supersede a record of tier and scope
+// ("" if one may).
+func (c supClaim) covers(tier record.Tier, scope string) string {
+	if c.legacy {
+		return ""
+	}
+	why := "no claimant"
+	for _, w := range c.by {
+		if why = mayOverride(w.tier, w.scope, tier, scope); why == "" {
+			return ""
 		}
 	}
-	var v [8]byte
-	binary.BigEndian.PutUint64(v[:], uint64(untilMs))
-	if err := t.sup.Put(id[:], v[:]); err != nil {
+	return why
+}
+
+// add merges claimant w into c.
+func (c *supClaim) add(w claimant) {
+	if c.legacy {
+		return
+	}
+	weakest := -1
+	for i, x := range c.by {
+		if x == w {
+			return
+		}
+		if weakest < 0 || x.tier < c.by[weakest].tier {
+			weakest = i
+		}
+	}
+	if len(c.by) < maxClaimants {
+		c.by = append(c.by, w)
+	} else if w.tier > c.by[weakest].tier {
+		c.by[weakest] = w
+	}
+}
+
+// setSuperseded records that id is superseded until at least until, by a
+// record of claimant w (nil: keep the claimants as they are).
+func setSuperseded(t *txn, id record.ID, until int64, w *claimant) error {
+	c := supClaim{until: until}
+	if v := t.sup.Get(id[:]); v != nil {
+		old, err := decodeSupClaim(v)
+		if err != nil {
+			return fmt.Errorf("superseded-set entry %s: %w", id.Short(), err)
+		}
+		c = old
+		c.until = max(old.until, until)
+		if c.until != old.until {
+			if err := t.supexp.Delete(timeKey(old.until, id)); err != nil {
+				return err
+			}
+		}
+	}
+	if w != nil {
+		c.add(*w)
+	}
+	if err := t.sup.Put(id[:], c.encode()); err != nil {
 		return err
 	}
-	return t.supexp.Put(timeKey(untilMs, id), nil)
+	return t.supexp.Put(timeKey(c.until, id), nil)
+}
+
+// deleteSuperseded removes id's superseded-set entry, which lasts until.
+func deleteSuperseded(t *txn, id record.ID, until int64) error {
+	if err := t.sup.Delete(id[:]); err != nil {
+		return err
+	}
+	return t.supexp.Delete(timeKey(until, id))
+}
+
+// refuseSupersede logs and counts, once t commits, a supersession refused
+// by mayOverride: by names the superseding record (zero if it is not at
+// hand), target the record it named.
+func (s *Store) refuseSupersede(t *txn, by, target record.ID, why string) {
+	t.tx.OnCommit(func() {
+		s.supRefused.Add(1)
+		if by == (record.ID{}) {
+			s.log.Warn("a record arrived that a stored record superseded without the right to; it stays active", "record", target.Short(), "reason", why)
+			return
+		}
+		s.log.Warn("refused a supersession", "record", by.Short(), "supersedes", target.Short(), "reason", why)
+	})
 }
 
 // refresh makes nowMs the last refresh of the stored protocol id.

@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cityarray/cityarray/mesh/record"
@@ -38,11 +39,17 @@ var (
 
 // Magic and SchemaVersion identify a store file. The magic is stored under
 // the "magic" key of the meta bucket, the schema as a big-endian uint32 under
-// "schema". A file with a newer schema is refused; an older one would be
-// migrated at Open (there is none yet).
+// "schema". A file with a newer schema is refused; an older one is
+// migrated at Open.
+//
+// Schema 2 keeps, with each superseded-set entry, the tier and scope of
+// the records that superseded it. Schema 1 entries (8 bytes) stay valid
+// and read as legacy claims, which cover anything, as schema 1 did; Open
+// only raises the version, so that an older program refuses the file
+// rather than misread the new entries.
 const (
 	Magic         = "cityarray/store"
-	SchemaVersion = 1
+	SchemaVersion = 2
 )
 
 // Options configures a Store. Start from DefaultOptions and change fields;
@@ -106,6 +113,8 @@ type Store struct {
 	path string
 	opts Options
 	log  *slog.Logger
+
+	supRefused atomic.Int64 // supersessions refused by the tier and scope rule
 }
 
 // Bucket names. See doc.go for what each holds.
@@ -348,7 +357,11 @@ func verifyContents(tx *bolt.Tx) error {
 	}
 	c = t.sup.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
-		if len(k) != 32 || len(v) != 8 || !hasKey(t.supexp, timeKey(int64(binary.BigEndian.Uint64(v)), idAt(k, 0))) {
+		cl, err := decodeSupClaim(v)
+		if err != nil {
+			return fmt.Errorf("superseded-set entry %x: %w", k, err)
+		}
+		if len(k) != 32 || !hasKey(t.supexp, timeKey(cl.until, idAt(k, 0))) {
 			return fmt.Errorf("%w: superseded-set entry %x does not match its expiry index", ErrCorrupt, k)
 		}
 	}
@@ -399,6 +412,13 @@ func (s *Store) initHeader() error {
 			return fmt.Errorf("%w: the file has schema %d, this program supports up to %d; run a newer cityarray", ErrSchema, v, SchemaVersion)
 		case v < 1:
 			return fmt.Errorf("%w: schema version %d", ErrCorrupt, v)
+		case v < SchemaVersion:
+			var nv [4]byte
+			binary.BigEndian.PutUint32(nv[:], SchemaVersion)
+			if err := meta.Put(kSchema, nv[:]); err != nil {
+				return err
+			}
+			s.log.Info("store migrated", "path", s.path, "from_schema", v, "to_schema", SchemaVersion)
 		}
 		for _, name := range allBuckets {
 			if tx.Bucket(name) == nil {
@@ -429,11 +449,15 @@ type Stats struct {
 	OutboxAcks      int
 	OutboxTelemetry int
 	OutboxDropped   int64 // telemetry entries dropped because the outbox was full, ever
+	// SupersedeRefused counts, since Open, the ids a cancel or update named
+	// but had no right to supersede (a lower tier, or another scope below
+	// warning): they stay active.
+	SupersedeRefused int64
 }
 
 // Stats returns counts of what the store holds.
 func (s *Store) Stats() (Stats, error) {
-	st := Stats{MaxBytes: s.opts.MaxBytes}
+	st := Stats{MaxBytes: s.opts.MaxBytes, SupersedeRefused: s.supRefused.Load()}
 	err := s.view(func(t *txn) error {
 		st.Records = int(t.counter(kCount))
 		st.Bytes = int64(t.counter(kBytes))

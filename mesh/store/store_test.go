@@ -123,9 +123,10 @@ func TestActive(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		steps []step
-		now   time.Duration // after t0
-		sweep bool          // sweep at now before Active
-		want  []string
+		now     time.Duration // after t0
+		sweep   bool          // sweep at now before Active
+		want    []string
+		refused int64 // supersessions the tier and scope rule refuses
 	}{
 		{
 			name: "tier then newest then id",
@@ -202,6 +203,61 @@ func TestActive(t *testing.T) {
 			want:  nil,
 		},
 		{
+			name: "a warning cancel leaves an emergency (and says so)",
+			steps: []step{
+				{sp: alert(1, record.TierEmergency, -time.Hour, time.Hour), name: "emer"},
+				{sp: spec{Seq: 2, Kind: record.KindCancel, Tier: record.TierWarning}, name: "cancel", sup: []string{"emer"}},
+			},
+			want:    []string{"emer"},
+			refused: 1,
+		},
+		{
+			name: "a warning cancel before the emergency is void",
+			steps: []step{
+				{sp: spec{Seq: 2, Kind: record.KindCancel, Tier: record.TierWarning}, name: "cancel", sup: []string{"emer"}},
+				{sp: alert(1, record.TierEmergency, -time.Hour, time.Hour), name: "emer"},
+			},
+			want:    []string{"emer"},
+			refused: 1,
+		},
+		{
+			name: "an emergency cancel removes an emergency, in either order",
+			steps: []step{
+				{sp: spec{Seq: 2, Kind: record.KindCancel, Tier: record.TierEmergency}, name: "cancel", sup: []string{"e1"}},
+				{sp: alert(1, record.TierEmergency, -time.Hour, time.Hour), name: "e1"},
+				{sp: alert(3, record.TierEmergency, -time.Hour, time.Hour), name: "e2"},
+				{sp: spec{Seq: 4, Kind: record.KindCancel, Tier: record.TierEmergency}, name: "cancel2", sup: []string{"e2"}},
+			},
+			want: nil,
+		},
+		{
+			name: "a warning update may replace an advisory of any zone",
+			steps: []step{
+				{sp: spec{Seq: 1, Tier: record.TierAdvisory, Scope: record.ZoneScope("z2")}, name: "adv"},
+				{sp: spec{Seq: 2, Kind: record.KindUpdate, Tier: record.TierWarning, Scope: record.City}, name: "upd", sup: []string{"adv"}},
+			},
+			want: []string{"upd"},
+		},
+		{
+			name: "an advisory cancel reaches only its own zone",
+			steps: []step{
+				{sp: spec{Seq: 1, Tier: record.TierAdvisory, Scope: record.ZoneScope("z1")}, name: "a1"},
+				{sp: spec{Seq: 2, Tier: record.TierAdvisory, Scope: record.ZoneScope("z2")}, name: "a2"},
+				{sp: spec{Seq: 3, Kind: record.KindCancel, Tier: record.TierAdvisory, Scope: record.ZoneScope("z1")}, name: "cancel", sup: []string{"a1", "a2"}},
+			},
+			want:    []string{"a2"},
+			refused: 1,
+		},
+		{
+			name: "a foreign zone's claim does not void the rightful one",
+			steps: []step{
+				{sp: spec{Seq: 3, Kind: record.KindCancel, Tier: record.TierAdvisory, Scope: record.ZoneScope("z1")}, name: "foreign", sup: []string{"a2"}},
+				{sp: spec{Seq: 4, Kind: record.KindCancel, Tier: record.TierAdvisory, Scope: record.ZoneScope("z2")}, name: "own", sup: []string{"a2"}},
+				{sp: spec{Seq: 2, Tier: record.TierAdvisory, Scope: record.ZoneScope("z2")}, name: "a2"},
+			},
+			want: nil,
+		},
+		{
 			name: "a late original after its cancel expired and was swept",
 			steps: []step{
 				{sp: spec{Seq: 2, Kind: record.KindCancel, Expires: 10 * time.Minute}, name: "cancel", sup: []string{"a"}},
@@ -258,6 +314,16 @@ func TestActive(t *testing.T) {
 			}
 			if d := cmp.Diff(tc.want, got); d != "" {
 				t.Errorf("Active (-want +got):\n%s", d)
+			}
+			st, err := s.Stats()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.SupersedeRefused != tc.refused {
+				t.Errorf("SupersedeRefused = %d, want %d", st.SupersedeRefused, tc.refused)
+			}
+			if err := s.CheckFile(); err != nil {
+				t.Errorf("the file fails its checks: %v", err)
 			}
 		})
 	}

@@ -75,6 +75,30 @@ func (s *Server) newDeskAndFleet(pki *pkiFiles, keys serverKeys, logger *slog.Lo
 		return fmt.Errorf("server: desk: %w", err)
 	}
 
+	// The fleet keeps a second of tracking and acks in memory: after a
+	// crash, tell it again which records are whose, and replay what the
+	// mesh stored since its last flush.
+	alerts, err := s.desk.Retrack()
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	replayed, err := s.fleet.Replay(s.store)
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	s.log.Info("delivery tracking restored", "alerts", alerts, "records_replayed", replayed)
+
+	// The verifier caches the certificates of the chains it verified, in
+	// memory: give it back those of the registered devices, so that their
+	// records naming the signer by kid alone verify after a restart.
+	certs, bad := s.fleet.Certificates()
+	if len(bad) > 0 {
+		s.log.Warn("registered devices whose stored certificate does not parse", "devices", bad)
+	}
+	if err := s.verifier.AddCertificates(s.clock.Now(), certs...); err != nil {
+		s.log.Warn("registered device certificates the verifier refused (expired, revoked or not of this city)", "err", err)
+	}
+
 	s.registerQ = make(chan *x509.Certificate, 1024)
 	s.OnMeshEvent(s.observeMesh)
 	return nil

@@ -144,7 +144,9 @@
 // hour fleet.Prune of the deliveries of alerts published more than 30
 // days ago), the
 // fleet's flush (fleet.Flush every second: acks and health reports to
-// disk; once more after everything stopped), the registration of devices
+// disk; once more after everything stopped; after a crash, New restores
+// the rest from the record store with desk.Retrack and fleet.Replay), the
+// registration of devices
 // first seen (below) and the node. When the context
 // ends or any component fails, every component is interrupted in that
 // order (the API finishes requests in flight for up to

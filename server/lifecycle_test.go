@@ -43,6 +43,13 @@ func TestLifecycle(t *testing.T) {
 	}
 	_, admin := ts.bootstrapAdmin(t)
 	ts.do(t, admin, "GET", "/api/v1/me", nil).want(t, 200)
+	pole, err := trust.IssueInDir(cfg.PKI.Dir, trust.Identity{Role: trust.RoleDevice, ID: "pole-1", Zone: "z1"}, clk.Now(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.Fleet().Register(pole.Cert); err != nil {
+		t.Fatal(err)
+	}
 	httpAddr, mqttAddr := ts.HTTPAddr().String(), ts.MQTTAddr().String()
 
 	start := time.Now()
@@ -77,6 +84,11 @@ func TestLifecycle(t *testing.T) {
 	}
 	if _, err := ts2.Auth().Bootstrap("again", "Again", loopback); !errors.Is(err, auth.ErrAlreadyInitialised) {
 		t.Errorf("Bootstrap after restart = %v", err)
+	}
+	// The verifier knows the registered pole's certificate again, so its
+	// records that name it by kid alone verify before it resends its chain.
+	if c, ok := ts2.verifier.Certificate(record.Fingerprint(pole.Cert.Raw)); !ok || !c.Equal(pole.Cert) {
+		t.Errorf("after restart the verifier does not know registered pole-1's certificate")
 	}
 	if err := ts2.stop(); err != nil {
 		t.Fatal(err)

@@ -99,6 +99,47 @@ func (s *Store) ByKind(kind record.Kind) ([]Entry, error) {
 	return es, nil
 }
 
+// PutSince calls fn, in one read transaction, for each stored record of
+// kind first put at or after since (Entry.Refreshed; for protocols, the
+// last refresh), soonest-expiring first. Only their headers are decoded
+// for the others. An error from fn stops the walk and is returned.
+func (s *Store) PutSince(kind record.Kind, since time.Time, fn func(Entry) error) error {
+	sinceMs := since.UnixMilli()
+	prefix := []byte{byte(kind)}
+	err := s.view(func(t *txn) error {
+		c := t.kind.Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			if len(k) != len(prefix)+40 {
+				return fmt.Errorf("%w: index key of %d bytes under prefix %q", ErrCorrupt, len(k), prefix)
+			}
+			id := idAt(k, len(prefix)+8)
+			v := t.rec.Get(id[:])
+			if v == nil {
+				return fmt.Errorf("%w: an index names record %s, which is not stored", ErrCorrupt, id.Short())
+			}
+			h, err := decodeEntryHeader(v)
+			if err != nil {
+				return fmt.Errorf("record %s: %w", id.Short(), err)
+			}
+			if h.refreshed < sinceMs {
+				continue
+			}
+			e, err := decodeEntry(id, v)
+			if err != nil {
+				return err
+			}
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: %s put since %v: %w", kind, since.UTC(), err)
+	}
+	return nil
+}
+
 // prefixed returns the records whose index key is prefix || expires || id.
 func (s *Store) prefixed(bucket func(*txn) *bolt.Bucket, prefix []byte) ([]Entry, error) {
 	var es []Entry

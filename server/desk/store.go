@@ -217,3 +217,62 @@ func supersedeSet(tx *bbolt.Tx, id string) ([]record.ID, error) {
 	}
 	return out, nil
 }
+
+// Retrack tells the Tracker again about every record the desk has issued
+// for an alert (cancels aside, as deliver does), with the alert's scope and
+// first publication. A tracker may keep what it learns in memory for a
+// while (the fleet flushes every second); the server calls Retrack at
+// start so that a crash loses no alert's tracking. It returns the alerts
+// retracked.
+func (d *Desk) Retrack() (int, error) {
+	if d.opts.Tracker == nil {
+		return 0, nil
+	}
+	type track struct {
+		alert     string
+		ids       []record.ID
+		scope     record.Scope
+		published time.Time
+	}
+	var all []track
+	err := d.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketRecords).Cursor()
+		for k, _ := c.First(); k != nil; {
+			i := bytes.IndexByte(k, 0)
+			if i < 0 {
+				return fmt.Errorf("desk: record key %q has no alert id", k)
+			}
+			id := string(k[:i])
+			a, err := getAlert(tx, "retrack", id)
+			if err != nil {
+				return err
+			}
+			refs, err := listSeq[RecordRef](tx.Bucket(bucketRecords), id)
+			if err != nil {
+				return err
+			}
+			t := track{alert: id, scope: a.Scope, published: a.PublishedAt}
+			for _, r := range refs {
+				if r.Kind == record.KindCancel {
+					continue
+				}
+				t.ids = append(t.ids, r.ID)
+				if t.published.IsZero() || r.Issued.Before(t.published) {
+					t.published = r.Issued
+				}
+			}
+			if len(t.ids) > 0 {
+				all = append(all, t)
+			}
+			k, _ = c.Seek(append(prefix(id), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("desk: retrack: %w", err)
+	}
+	for _, t := range all {
+		d.opts.Tracker.Track(t.alert, t.ids, t.scope, t.published)
+	}
+	return len(all), nil
+}

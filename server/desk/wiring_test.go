@@ -1,6 +1,7 @@
 package desk_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -68,4 +69,58 @@ type trackerFunc func(string, []record.ID, record.Scope, time.Time)
 
 func (f trackerFunc) Track(id string, ids []record.ID, sc record.Scope, at time.Time) {
 	f(id, ids, sc, at)
+}
+
+// TestRetrack checks that Retrack tells a new tracker every record of every
+// published alert (renewals and updates included, cancels not), as the
+// server needs after a crash took the fleet's unflushed tracking.
+func TestRetrack(t *testing.T) {
+	e := newEnv(t, nil)
+	sam := e.login("sam")
+	a := e.publish(sam, sam, draftReq("warning", "zone:z1"))
+	e.clk.Advance(time.Minute)
+	if _, err := e.desk.Renew(ctx(), e.clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	b := e.publish(sam, sam, draftReq("warning", "city"))
+	if _, err := e.desk.Cancel(ctx(), sam, b.ID, "all clear"); err != nil {
+		t.Fatal(err)
+	}
+	draft, err := e.desk.Draft(sam, draftReq("warning", "zone:z2")) // never published: nothing to track
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	fresh := &trackRec{}
+	o := e.opts
+	o.Tracker = fresh
+	d2, err := desk.New(e.db, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := d2.Retrack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Errorf("Retrack = %d alerts, want 2", n)
+	}
+	for _, al := range []*desk.Alert{a, b} {
+		v, err := e.desk.Get(sam, al.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []record.ID
+		for _, r := range v.Records {
+			if r.Kind != record.KindCancel {
+				want = append(want, r.ID)
+			}
+		}
+		if got := fresh.ids[al.ID]; !slices.Equal(got, want) {
+			t.Errorf("alert %s: retracked %d records %v, want %v", al.ID, len(got), got, want)
+		}
+	}
+	if _, ok := fresh.ids[draft.ID]; ok {
+		t.Errorf("a draft was tracked")
+	}
 }

@@ -73,9 +73,12 @@
 // bbolt transaction (one fsync). BenchmarkObserveAcks measures Observe and
 // Flush together. Status and Deliveries cost the size of the scope.
 //
-// What changed since the last Flush is lost in a crash (at most a second of
-// counters): the ack records themselves are in the mesh store, which is
-// crash-safe, but the fleet does not rebuild its counters from it.
+// What changed since the last Flush lives only in memory, but a crash does
+// not lose it: the records are in the mesh store, which is crash-safe, and
+// at start the server calls the desk's Retrack (which records belong to
+// which alert) and Replay, which observes again the acks, health reports
+// and revocations the mesh stored since the last Flush (less a margin).
+// Observing twice changes nothing.
 //
 // # Storage
 //

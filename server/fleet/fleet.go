@@ -174,7 +174,10 @@ func (f *Fleet) Counters() Counters {
 // health report updates its device, a revocation marks the devices whose
 // certificates it revokes. Other kinds are ignored. Acks cost a map lookup
 // and a short lock; nothing is written until Flush.
-func (f *Fleet) Observe(rec *record.Record, now time.Time) {
+func (f *Fleet) Observe(rec *record.Record, now time.Time) { f.observe(rec, now, true) }
+
+// observe is Observe; count says whether acks count in Counters.
+func (f *Fleet) observe(rec *record.Record, now time.Time, count bool) {
 	switch rec.Kind {
 	case record.KindAck:
 		a, ok := rec.Body.(*record.Ack)
@@ -184,18 +187,24 @@ func (f *Fleet) Observe(rec *record.Record, now time.Time) {
 		if a.Device != rec.Origin {
 			// The tier table binds an ack's scope and origin to its
 			// signer, not the device named in its body.
-			f.mismatched.Add(1)
+			if count {
+				f.mismatched.Add(1)
+			}
 			return
 		}
 		f.tmu.RLock()
 		t := f.byRecord[a.Record]
 		f.tmu.RUnlock()
 		if t == nil {
-			f.untracked.Add(1)
+			if count {
+				f.untracked.Add(1)
+			}
 			return
 		}
 		t.observe(a)
-		f.acks.Add(1)
+		if count {
+			f.acks.Add(1)
+		}
 	case record.KindHealth:
 		if h, ok := rec.Body.(*record.Health); ok {
 			f.observeHealth(rec, h, now)

@@ -348,3 +348,26 @@ func (f *Fleet) deviceInfo(ids []string) ([]time.Time, []string) {
 	}
 	return heard, zones
 }
+
+// Certificates returns the certificates of the devices that are not
+// revoked, parsed, with the ids of those whose stored certificate does not
+// parse. The server hands them to its verifier at start, so that records
+// naming their signer by kid alone verify before the device sends its
+// chain again.
+func (f *Fleet) Certificates() (certs []*x509.Certificate, bad []string) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	for id, d := range f.devices {
+		if d.Revoked || len(d.Cert) == 0 {
+			continue
+		}
+		c, err := x509.ParseCertificate(d.Cert)
+		if err != nil {
+			bad = append(bad, id)
+			continue
+		}
+		certs = append(certs, c)
+	}
+	slices.Sort(bad)
+	return certs, bad
+}

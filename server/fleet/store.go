@@ -9,6 +9,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/cityarray/cityarray/mesh/record"
+	"github.com/cityarray/cityarray/mesh/store"
 )
 
 // Buckets (see the package doc, "Storage").
@@ -20,6 +21,10 @@ var (
 )
 
 const schemaVersion = "1"
+
+// keyFlushed (in fleet.meta) holds when the last Flush that wrote began,
+// RFC 3339: everything observed before it is on disk.
+var keyFlushed = []byte("flushed")
 
 func createBuckets(tx *bbolt.Tx) error {
 	for _, name := range [][]byte{bucketMeta, bucketDevices, bucketAlerts, bucketAcks} {
@@ -124,6 +129,8 @@ func (f *Fleet) load() error {
 func (f *Fleet) Flush() (int, error) {
 	f.flushMu.Lock()
 	defer f.flushMu.Unlock()
+	// Everything observed before now is in what this Flush collects.
+	at := f.opts.Clock.Now()
 
 	type kv struct {
 		bucket []byte
@@ -197,7 +204,7 @@ func (f *Fleet) Flush() (int, error) {
 				return err
 			}
 		}
-		return nil
+		return tx.Bucket(bucketMeta).Put(keyFlushed, []byte(at.UTC().Format(time.RFC3339Nano)))
 	})
 	if err == nil {
 		return len(kvs), nil
@@ -269,4 +276,57 @@ func (f *Fleet) Prune(before time.Time) (int, error) {
 		return 0, fmt.Errorf("fleet: prune: %w", err)
 	}
 	return len(gone), nil
+}
+
+// ReplayMargin is how far before the last Flush Replay starts: a record is
+// stored by the mesh a moment before the fleet observes it, so one stored
+// just before a Flush may have been observed just after it.
+const ReplayMargin = 10 * time.Second
+
+// Replay observes again the records of st of the kinds the fleet follows
+// (acks, health reports, revocations) that the mesh stored since the last
+// Flush, less ReplayMargin: what a crash took from memory before it reached
+// the fleet's buckets. Observing a record twice changes nothing (an ack
+// state keeps its latest time, an older health report is ignored), and a
+// replayed ack does not count in Counters. A health report's time of
+// receipt is when the mesh stored it. The server calls Replay at start,
+// after the desk's Retrack (so that acks find their alerts) and before its
+// mesh node runs; it returns how many records it observed.
+func (f *Fleet) Replay(st *store.Store) (int, error) {
+	var since time.Time
+	err := f.db.View(func(tx *bbolt.Tx) error {
+		v := tx.Bucket(bucketMeta).Get(keyFlushed)
+		if v == nil {
+			return nil // never flushed: replay everything
+		}
+		t, err := time.Parse(time.RFC3339Nano, string(v))
+		if err != nil {
+			return fmt.Errorf("stored flush time %q: %w", v, err)
+		}
+		since = t.Add(-ReplayMargin)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("fleet: replay: %w", err)
+	}
+	n := 0
+	for _, k := range []record.Kind{record.KindRevocation, record.KindHealth, record.KindAck} {
+		err := st.PutSince(k, since, func(e store.Entry) error {
+			rec, err := e.Parse()
+			if err != nil {
+				// The store holds only what the mesh verified; a record
+				// it cannot parse is the store's problem, not ours.
+				f.log.Warn("replay: stored record does not parse", "record", e.ID.Short(), "err", err)
+				return nil
+			}
+			f.observe(rec, e.Refreshed, false)
+			n++
+			return nil
+		})
+		if err != nil {
+			return n, fmt.Errorf("fleet: replay: %w", err)
+		}
+	}
+	f.log.Info("replayed records stored since the last flush", "since", since, "records", n)
+	return n, nil
 }

@@ -88,3 +88,8 @@ func SupClaimRoundTrip(v []byte) ([]byte, error) {
 	}
 	return c.encode(), nil
 }
+
+// ScopeIndexKey is the key of the scope index for a record.
+func ScopeIndexKey(scope string, expires time.Time, id record.ID) []byte {
+	return scopeKey(scope, expires.UnixMilli(), id)
+}

@@ -358,7 +358,8 @@ func TestOpenMigratesSchema1(t *testing.T) {
 	}
 	emer := sign(t, spec{Seq: 1, Tier: record.TierEmergency})
 	cancel := sign(t, spec{Seq: 2, Kind: record.KindCancel, Tier: record.TierWarning, Supersedes: []record.ID{emer.ID()}})
-	put(t, s, t0, cancel)
+	health := sign(t, spec{Seq: 3, Kind: record.KindHealth, Tier: record.TierInformational, Scope: record.DeviceScope("pole-7"), Origin: "pole-7"})
+	put(t, s, t0, cancel, health)
 	s.Close()
 
 	// Rewrite it as schema 1 wrote it.
@@ -373,6 +374,10 @@ func TestOpenMigratesSchema1(t *testing.T) {
 			return fmt.Errorf("schema 2 entry of %d bytes, want the claimant after the expiry", len(v))
 		}
 		if err := sup.Put(id[:], append([]byte(nil), v[:8]...)); err != nil {
+			return err
+		}
+		// Schema 1 indexed device scopes too.
+		if err := tx.Bucket([]byte("scope")).Put(store.ScopeIndexKey(string(health.Scope), health.Expires, health.ID()), nil); err != nil {
 			return err
 		}
 		return tx.Bucket([]byte("meta")).Put([]byte("schema"), []byte{0, 0, 0, 1})
@@ -393,6 +398,9 @@ func TestOpenMigratesSchema1(t *testing.T) {
 	if err := s.CheckFile(); err != nil {
 		t.Errorf("the migrated file fails its checks: %v", err)
 	}
+	if es, err := s.ByScope(health.Scope); err != nil || len(es) != 1 || es[0].ID != health.ID() {
+		t.Errorf("ByScope(%s) after migration = %d records, %v", health.Scope, len(es), err)
+	}
 	s.Close()
 	db, err = bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
 	if err != nil {
@@ -402,6 +410,9 @@ func TestOpenMigratesSchema1(t *testing.T) {
 	db.View(func(tx *bolt.Tx) error {
 		if v := tx.Bucket([]byte("meta")).Get([]byte("schema")); binary.BigEndian.Uint32(v) != store.SchemaVersion {
 			t.Errorf("schema after Open = %x, want %d", v, store.SchemaVersion)
+		}
+		if n := tx.Bucket([]byte("scope")).Stats().KeyN; n != 2 {
+			t.Errorf("the scope index holds %d keys after migration, want 2 (the city-scoped cancel and emergency)", n)
 		}
 		return nil
 	})

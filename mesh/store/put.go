@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/cityarray/cityarray/mesh/record"
@@ -539,13 +540,16 @@ type indexEntry struct {
 }
 
 // indexEntries returns the index keys a record with these fields has: the
-// one list that insert, delete and the open-time check share.
+// one list that insert, delete and the open-time check share. Device
+// scopes are not in the scope index (schema 2).
 func (t *txn) indexEntries(id record.ID, kind record.Kind, tier record.Tier, scope string, expires, refreshed int64) []indexEntry {
 	es := []indexEntry{
 		{t.exp, timeKey(expires, id), "exp"},
-		{t.scope, scopeKey(scope, expires, id), "scope"},
 		{t.kind, kindKey(kind, expires, id), "kind"},
 		{t.tier, tierKey(tier, expires, id), "tier"},
+	}
+	if t.deviceScopes || !deviceScope(scope) {
+		es = append(es, indexEntry{t.scope, scopeKey(scope, expires, id), "scope"})
 	}
 	if kind.Displayable() {
 		es = append(es, indexEntry{t.disp, timeKey(expires, id), "disp"})
@@ -555,3 +559,6 @@ func (t *txn) indexEntries(id record.ID, kind record.Kind, tier record.Tier, sco
 	}
 	return es
 }
+
+// deviceScope reports whether scope is a device's.
+func deviceScope(scope string) bool { return strings.HasPrefix(scope, "device:") }

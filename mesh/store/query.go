@@ -79,10 +79,18 @@ func (s *Store) Superseded(id record.ID) (bool, error) {
 }
 
 // ByScope returns the stored records for scope, soonest-expiring first,
-// including expired records not swept yet.
+// including expired records not swept yet. City and zone scopes are
+// indexed; a device scope is not (its acks and health reports would make
+// every Put slower), so ByScope of a device reads every record's header:
+// its cost grows with the store.
 func (s *Store) ByScope(scope record.Scope) ([]Entry, error) {
-	p := scopePrefix(string(scope))
-	es, err := s.prefixed(func(t *txn) *bolt.Bucket { return t.scope }, p)
+	var es []Entry
+	var err error
+	if deviceScope(string(scope)) {
+		es, err = s.scanScope(string(scope))
+	} else {
+		es, err = s.prefixed(func(t *txn) *bolt.Bucket { return t.scope }, scopePrefix(string(scope)))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store: by scope %q: %w", scope, err)
 	}
@@ -138,6 +146,39 @@ func (s *Store) PutSince(kind record.Kind, since time.Time, fn func(Entry) error
 		return fmt.Errorf("store: %s put since %v: %w", kind, since.UTC(), err)
 	}
 	return nil
+}
+
+// scanScope returns the records of scope, reading the expiry index and
+// every record's header.
+func (s *Store) scanScope(scope string) ([]Entry, error) {
+	var es []Entry
+	err := s.view(func(t *txn) error {
+		c := t.exp.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			if len(k) != 40 {
+				return fmt.Errorf("%w: expiry index key of %d bytes", ErrCorrupt, len(k))
+			}
+			id := idAt(k, 8)
+			v := t.rec.Get(id[:])
+			if v == nil {
+				return fmt.Errorf("%w: an index names record %s, which is not stored", ErrCorrupt, id.Short())
+			}
+			h, err := decodeEntryHeader(v)
+			if err != nil {
+				return fmt.Errorf("record %s: %w", id.Short(), err)
+			}
+			if h.scope != scope {
+				continue
+			}
+			e, err := decodeEntry(id, v)
+			if err != nil {
+				return err
+			}
+			es = append(es, e)
+		}
+		return nil
+	})
+	return es, err
 }
 
 // prefixed returns the records whose index key is prefix || expires || id.

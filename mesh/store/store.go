@@ -43,10 +43,14 @@ var (
 // migrated at Open.
 //
 // Schema 2 keeps, with each superseded-set entry, the tier and scope of
-// the records that superseded it. Schema 1 entries (8 bytes) stay valid
-// and read as legacy claims, which cover anything, as schema 1 did; Open
-// only raises the version, so that an older program refuses the file
-// rather than misread the new entries.
+// the records that superseded it, and leaves device scopes out of the
+// scope index (acks and health reports by the thousand, each a random
+// insert there, for a query nothing asks at that rate). Open migrates a
+// schema 1 file in one transaction: it deletes the device-scope entries
+// of the scope index; superseded-set entries of schema 1 (8 bytes) stay
+// and read as legacy claims, which cover anything, as schema 1 did. The
+// version is raised so that an older program refuses the file rather
+// than misread it.
 const (
 	Magic         = "cityarray/store"
 	SchemaVersion = 2
@@ -311,7 +315,7 @@ func verifyContents(tx *bolt.Tx) error {
 		return err
 	}
 	var count, size uint64
-	var ndisp, nproto int
+	var ndisp, nproto, nscope int
 	c := t.rec.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if len(k) != 32 {
@@ -335,6 +339,9 @@ func verifyContents(tx *bolt.Tx) error {
 			if !hasKey(n.b, n.k) {
 				return fmt.Errorf("%w: record %s is missing from the %s index", ErrCorrupt, id.Short(), n.name)
 			}
+			if n.b == t.scope {
+				nscope++
+			}
 		}
 		count++
 		size += uint64(h.rawLen)
@@ -347,7 +354,7 @@ func verifyContents(tx *bolt.Tx) error {
 		name string
 		want int
 	}{
-		{t.exp, "exp", int(count)}, {t.scope, "scope", int(count)}, {t.kind, "kind", int(count)}, {t.tier, "tier", int(count)},
+		{t.exp, "exp", int(count)}, {t.scope, "scope", nscope}, {t.kind, "kind", int(count)}, {t.tier, "tier", int(count)},
 		{t.disp, "disp", ndisp}, {t.proto, "proto", nproto}, {t.supexp, "supexp", t.sup.Stats().KeyN},
 		{t.outAck, "outack", int(t.counter(kOutAcks))}, {t.outTel, "outtel", int(t.counter(kOutTel))},
 	} {
@@ -413,6 +420,13 @@ func (s *Store) initHeader() error {
 		case v < 1:
 			return fmt.Errorf("%w: schema version %d", ErrCorrupt, v)
 		case v < SchemaVersion:
+			if v == 1 {
+				n, err := dropDeviceScopes(tx.Bucket(bScope))
+				if err != nil {
+					return err
+				}
+				s.log.Info("store migration: device scopes left the scope index", "entries", n)
+			}
 			var nv [4]byte
 			binary.BigEndian.PutUint32(nv[:], SchemaVersion)
 			if err := meta.Put(kSchema, nv[:]); err != nil {
@@ -492,6 +506,9 @@ type txn struct {
 	tx                                                          *bolt.Tx
 	meta, rec, exp, disp, scope, kind, tier, proto, sup, supexp *bolt.Bucket
 	outAck, outTel                                              *bolt.Bucket
+	// deviceScopes: the file is schema 1, whose scope index also held
+	// device scopes (checked before Open migrates it).
+	deviceScopes bool
 }
 
 func newTxn(tx *bolt.Tx) (*txn, error) {
@@ -503,6 +520,9 @@ func newTxn(tx *bolt.Tx) (*txn, error) {
 			return nil, fmt.Errorf("%w: bucket %q is missing", ErrCorrupt, name)
 		}
 		*ptrs[i] = b
+	}
+	if v := t.meta.Get(kSchema); len(v) == 4 && binary.BigEndian.Uint32(v) == 1 {
+		t.deviceScopes = true
 	}
 	return t, nil
 }
@@ -554,4 +574,26 @@ func (t *txn) addCounter(k []byte, delta int64) error {
 		return fmt.Errorf("%w: counter %q would go negative (%d)", ErrCorrupt, k, n)
 	}
 	return t.setCounter(k, uint64(n))
+}
+
+// dropDeviceScopes deletes the device-scope keys of the scope index (the
+// schema 1 to 2 migration) and returns how many.
+func dropDeviceScopes(b *bolt.Bucket) (int, error) {
+	var del [][]byte
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		n, w := binary.Uvarint(k)
+		if w <= 0 || uint64(len(k)-w) < n {
+			return 0, fmt.Errorf("%w: scope index key %x", ErrCorrupt, k)
+		}
+		if deviceScope(string(k[w : w+int(n)])) {
+			del = append(del, append([]byte(nil), k...))
+		}
+	}
+	for _, k := range del {
+		if err := b.Delete(k); err != nil {
+			return 0, err
+		}
+	}
+	return len(del), nil
 }

@@ -121,8 +121,8 @@ func TestActive(t *testing.T) {
 		sup  []string
 	}
 	for _, tc := range []struct {
-		name  string
-		steps []step
+		name    string
+		steps   []step
 		now     time.Duration // after t0
 		sweep   bool          // sweep at now before Active
 		want    []string

@@ -78,6 +78,7 @@ type signer struct {
 	id                  Identity
 	cert                *x509.Certificate // the leaf
 	pub                 ed25519.PublicKey
+	key                 *record.PublicKey // pub, prepared for verifying
 	notBefore, notAfter time.Time // the intersection over the chain
 	serials             []string  // every certificate in the chain, leaf first
 }
@@ -336,7 +337,7 @@ func (v *Verifier) prepare(r *record.Record, now time.Time) (checked, *RejectErr
 // verifySignatures checks every signature of r with its signer's key.
 func verifySignatures(r *record.Record, ss []*signer) *RejectError {
 	for i, s := range ss {
-		if err := r.VerifySignature(i, s.pub); err != nil {
+		if err := r.VerifySignatureKey(i, s.key); err != nil {
 			return reject(ReasonBadSignature, "signature %d by %s: %v", i, s.id, err)
 		}
 	}
@@ -555,11 +556,15 @@ func (v *Verifier) buildChain(leaf *x509.Certificate, extra []*x509.Certificate,
 		}
 		return nil, reject(ReasonBadChain, "%s: %v", id, err)
 	}
+	key, kerr := record.NewPublicKey(pub)
+	if kerr != nil {
+		return nil, reject(ReasonBadChain, "%s: certificate key: %v", id, kerr)
+	}
 	for _, chain := range chains {
 		if len(chain) != depth || !cityChain(chain) {
 			continue
 		}
-		s := &signer{id: id, cert: leaf, pub: pub, notBefore: chain[0].NotBefore, notAfter: chain[0].NotAfter}
+		s := &signer{id: id, cert: leaf, pub: pub, key: key, notBefore: chain[0].NotBefore, notAfter: chain[0].NotAfter}
 		for _, c := range chain {
 			if c.NotBefore.After(s.notBefore) {
 				s.notBefore = c.NotBefore

@@ -121,13 +121,27 @@ type Alert struct {
 	Certainty string               `cbor:"4,keyasint" json:"certainty"`
 	Category  string               `cbor:"5,keyasint" json:"category"`
 	Icon      string               `cbor:"6,keyasint,omitempty" json:"icon,omitempty"` // icon id
+	// Status is the CAP status: empty for Actual, or Exercise, System or
+	// Test, which displays mark clearly as a test.
+	Status string `cbor:"7,keyasint,omitempty" json:"status,omitempty"`
 }
+
+// IsTest reports whether the alert is an exercise, a system message or a
+// test, not a real alert: a display marks it so.
+func (a *Alert) IsTest() bool { return a.Status != "" }
+
+// statuses are the CAP statuses an alert may carry besides Actual (CAP's
+// Draft is never published).
+var statuses = []string{"Exercise", "System", "Test"}
 
 func (*Alert) kind() Kind { return KindAlert }
 
 func (a *Alert) validate() error {
 	if err := validateTexts(a.Texts, nil); err != nil {
 		return err
+	}
+	if a.Status != "" && !oneOf(a.Status, statuses) {
+		return fmt.Errorf("%w: status %q (want one of %s, or none for Actual)", ErrBadBody, a.Status, strings.Join(statuses, ", "))
 	}
 	return validateCAP(a.Severity, a.Urgency, a.Certainty, a.Category, a.Icon)
 }
@@ -329,13 +343,36 @@ type Health struct {
 	CacheAge     uint32 `cbor:"7,keyasint,omitempty" json:"cache_age_s,omitempty"`
 	OutboxDepth  uint32 `cbor:"8,keyasint,omitempty" json:"outbox_depth,omitempty"`
 	Version      string `cbor:"9,keyasint,omitempty" json:"version,omitempty"`
+	// Displayed is the record on the display (zero: informational content
+	// or nothing).
+	Displayed ID `cbor:"10,keyasint,omitempty" json:"displayed,omitzero"`
+	// Faults are what does not work and what the node does instead
+	// ("display: no panel", "speech: no voice for tl, spoke en").
+	Faults []string `cbor:"11,keyasint,omitempty" json:"faults,omitempty"`
+	// Refused counts the records and commands the node refused since it
+	// started (unsigned, out of scope, forged).
+	Refused uint32 `cbor:"12,keyasint,omitempty" json:"refused,omitempty"`
 }
+
+// maxFaults bounds Health.Faults.
+const maxFaults = 16
 
 func (*Health) kind() Kind { return KindHealth }
 
 func (h *Health) validate() error {
 	if !oneOf(h.Rung, rungs) {
 		return fmt.Errorf("%w: health rung %q (want one of %v)", ErrBadBody, h.Rung, rungs)
+	}
+	if len(h.Faults) > maxFaults {
+		return fmt.Errorf("%w: %d faults, at most %d", ErrBadBody, len(h.Faults), maxFaults)
+	}
+	for _, f := range h.Faults {
+		if f == "" {
+			return fmt.Errorf("%w: an empty fault", ErrBadBody)
+		}
+		if err := validateFree("fault", f, maxReason); err != nil {
+			return err
+		}
 	}
 	return validateFree("version", h.Version, maxName)
 }

@@ -142,6 +142,13 @@ func TestSignRefusesInvalid(t *testing.T) {
 		{"non-canonical language", func(r *Record) { r.Body.(*Alert).Texts = map[string]AlertText{"es-mx": {Short: "x"}} }, ErrBadBody, `"es-MX"`},
 		{"bad severity", func(r *Record) { r.Body.(*Alert).Severity = "Bad" }, ErrBadBody, "severity"},
 		{"control character", func(r *Record) { r.Body.(*Alert).Texts["en"] = AlertText{Short: "a\x1b[2J"} }, ErrBadBody, "control"},
+		{"bad status", func(r *Record) { r.Body.(*Alert).Status = "Draft" }, ErrBadBody, `status "Draft"`},
+		{"health with an empty fault", func(r *Record) {
+			r.Kind, r.Tier, r.Scope, r.Body = KindHealth, TierInformational, DeviceScope("pole-1"), &Health{Rung: "mesh", Faults: []string{""}}
+		}, ErrBadBody, "empty fault"},
+		{"health with too many faults", func(r *Record) {
+			r.Kind, r.Tier, r.Scope, r.Body = KindHealth, TierInformational, DeviceScope("pole-1"), &Health{Rung: "mesh", Faults: make([]string, 17)}
+		}, ErrBadBody, "17 faults"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

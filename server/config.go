@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -20,10 +19,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/hashicorp/memberlist"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/cityarray/cityarray/mesh/record"
 	"github.com/cityarray/cityarray/mesh/trust"
+	"github.com/cityarray/cityarray/mesh/yamlconf"
 	"github.com/cityarray/cityarray/server/auth"
 )
 
@@ -57,7 +56,7 @@ type Config struct {
 
 	// sources maps a field path ("http.listen") to where its value came
 	// from: "FILE:LINE" or a flag name; fields absent have their default.
-	sources map[string]string
+	sources yamlconf.Sources
 }
 
 // PKIConfig names the city PKI files (as `cityarray keys init` and `keys
@@ -295,68 +294,20 @@ func DefaultConfig() Config {
 
 func limitOf(l auth.Limit) Limit { return Limit{Every: l.Every, Burst: l.Burst} }
 
-// ConfigError is one problem with a configuration value. Where says where
-// the value came from: "FILE:LINE", a flag ("--http-listen"), or "" for a
-// default.
-type ConfigError struct {
-	Where string
-	Field string // the YAML path, e.g. "http.tls.cert_file"
-	Msg   string
-}
-
-func (e *ConfigError) Error() string {
-	var b strings.Builder
-	if e.Where != "" {
-		b.WriteString(e.Where + ": ")
-	}
-	if e.Field != "" {
-		b.WriteString(e.Field + ": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
+// ConfigError is one problem with a configuration value (see
+// yamlconf.Error).
+type ConfigError = yamlconf.Error
 
 // ErrConfig is wrapped by every error LoadConfig and Validate return.
-var ErrConfig = errors.New("server: bad configuration")
+var ErrConfig = yamlconf.ErrConfig
 
 // configErrors joins problems so that errors.Is(err, ErrConfig) holds and
 // each is reachable with errors.As.
-type configErrors []*ConfigError
-
-func (es configErrors) Error() string {
-	lines := make([]string, len(es))
-	for i, e := range es {
-		lines[i] = e.Error()
-	}
-	return strings.Join(lines, "\n")
-}
-
-func (es configErrors) Is(target error) bool { return target == ErrConfig }
-
-func (es configErrors) Unwrap() []error {
-	out := make([]error, len(es))
-	for i, e := range es {
-		out[i] = e
-	}
-	return out
-}
+type configErrors = yamlconf.Errors
 
 // Problems returns each problem of an error from LoadConfig or Validate
 // as a line, or the error's text if it is not a configuration error.
-func Problems(err error) []string {
-	var es configErrors
-	if errors.As(err, &es) {
-		out := make([]string, len(es))
-		for i, e := range es {
-			out[i] = e.Error()
-		}
-		return out
-	}
-	if err == nil {
-		return nil
-	}
-	return []string{err.Error()}
-}
+func Problems(err error) []string { return yamlconf.Lines(err) }
 
 // LoadConfig reads the YAML file at path over DefaultConfig. Decoding is
 // strict: unknown keys, wrong types and a second document are errors
@@ -375,156 +326,16 @@ func LoadConfig(path string) (Config, error) {
 	return cfg, nil
 }
 
-var yamlLineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
-var unknownFieldRE = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
-
 func (c *Config) decode(path string, data []byte) error {
-	// The node tree gives each line's field, for the decoder's errors,
-	// which name only the line, and for validate's, which name the field.
-	var root yaml.Node
-	lineField := map[int]string{}
-	fieldLine := map[string]int{}
-	if err := yaml.Unmarshal(data, &root); err == nil && len(root.Content) > 0 {
-		walkYAML(root.Content[0], "", func(field string, line int) {
-			// The deepest key on the line, not a list item of it.
-			if _, ok := lineField[line]; !ok || !strings.HasSuffix(field, "]") {
-				lineField[line] = field
-			}
-			fieldLine[field] = line
-		})
-	}
-	var es configErrors
-	add := func(msg string) {
-		e := &ConfigError{Where: path}
-		if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-			e.Where, msg = path+":"+m[1], m[2]
-			if n, err := strconv.Atoi(m[1]); err == nil {
-				e.Field = lineField[n]
-			}
-		}
-		if m := unknownFieldRE.FindStringSubmatch(msg); m != nil {
-			msg, e.Field = fmt.Sprintf("unknown field %q", m[1]), ""
-		}
-		if m := typeErrorRE.FindStringSubmatch(msg); m != nil {
-			msg = fmt.Sprintf("want %s, not %s", goKindName(m[3]), yamlKindName(m[1], m[2]))
-		}
-		e.Msg = strings.TrimPrefix(msg, "yaml: ")
-		es = append(es, e)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	switch err := dec.Decode(c); {
-	case errors.Is(err, io.EOF):
-		// An empty file: the defaults.
-	case err != nil:
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			for _, m := range te.Errors {
-				add(m)
-			}
-		} else {
-			add(err.Error())
-		}
-	default:
-		var extra yaml.Node
-		if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-			msg := "a second YAML document; the file must hold one"
-			if err != nil {
-				msg = err.Error()
-			}
-			es = append(es, &ConfigError{Where: path + ":" + strconv.Itoa(extra.Line), Msg: msg})
-		}
-	}
-	if len(es) > 0 {
-		return es
-	}
-	if c.sources == nil {
-		c.sources = map[string]string{}
-	}
-	for field, line := range fieldLine {
-		c.sources[field] = path + ":" + strconv.Itoa(line)
-	}
-	return nil
-}
-
-var typeErrorRE = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (\\S+)$")
-
-// goKindName says what a Go type the decoder wanted looks like in YAML.
-func goKindName(t string) string {
-	switch {
-	case t == "time.Duration":
-		return "a duration such as 30s or 12h"
-	case strings.HasPrefix(t, "int"), strings.HasPrefix(t, "uint"):
-		return "an integer"
-	case t == "bool":
-		return "true or false"
-	case t == "string":
-		return "a string"
-	case strings.HasPrefix(t, "[]"):
-		return "a list"
-	}
-	return "a mapping"
-}
-
-// yamlKindName describes the YAML value found.
-func yamlKindName(tag, value string) string {
-	switch tag {
-	case "seq":
-		return "a list"
-	case "map":
-		return "a mapping"
-	}
-	if len(value) > 40 {
-		value = value[:40] + "…"
-	}
-	return strconv.Quote(value)
-}
-
-// walkYAML calls f with the path and line of every value under n.
-func walkYAML(n *yaml.Node, prefix string, f func(string, int)) {
-	switch n.Kind {
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			p := k.Value
-			if prefix != "" {
-				p = prefix + "." + k.Value
-			}
-			f(p, v.Line)
-			walkYAML(v, p, f)
-		}
-	case yaml.SequenceNode:
-		for i, v := range n.Content {
-			p := fmt.Sprintf("%s[%d]", prefix, i)
-			f(p, v.Line)
-			walkYAML(v, p, f)
-		}
-	}
+	return yamlconf.Decode(path, data, c, &c.sources)
 }
 
 // SetSource records that field ("http.listen") was set by source (a flag
 // such as "--http-listen"), so that problems with it name the flag.
-func (c *Config) SetSource(field, source string) {
-	if c.sources == nil {
-		c.sources = map[string]string{}
-	}
-	c.sources[field] = source
-}
+func (c *Config) SetSource(field, source string) { c.sources.Set(field, source) }
 
 // where returns the source of field, or of its closest parent that has one.
-func (c *Config) where(field string) string {
-	for f := field; f != ""; {
-		if s, ok := c.sources[f]; ok {
-			return s
-		}
-		i := strings.LastIndexAny(f, ".[")
-		if i < 0 {
-			break
-		}
-		f = f[:i]
-	}
-	return ""
-}
+func (c *Config) where(field string) string { return c.sources.Where(field) }
 
 // resolvePaths makes relative paths in the file relative to dir.
 func (c *Config) resolvePaths(dir string) {

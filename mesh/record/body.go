@@ -1,6 +1,7 @@
 package record
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -537,6 +538,71 @@ func validateTexts(texts map[string]AlertText, params map[string]bool) error {
 }
 
 var placeholder = regexp.MustCompile(`\{([A-Za-z0-9_.-]+)\}`)
+
+// CheckParams reports the first problem with params for p: a declared
+// parameter missing or empty (ErrMissingParam), or one p does not declare
+// (ErrUnknownParam). Both errors name the parameter.
+func (p *Protocol) CheckParams(params map[string]string) error {
+	declared := make(map[string]bool, len(p.Params))
+	for _, name := range p.Params {
+		declared[name] = true
+		if params[name] == "" {
+			return &ParamError{Name: name, Err: ErrMissingParam, Template: p.Template, Params: p.Params}
+		}
+	}
+	for name := range params {
+		if !declared[name] {
+			return &ParamError{Name: name, Err: ErrUnknownParam, Template: p.Template, Params: p.Params}
+		}
+	}
+	return nil
+}
+
+// Errors of CheckParams.
+var (
+	ErrMissingParam = errors.New("required by the protocol")
+	ErrUnknownParam = errors.New("the protocol has no such parameter")
+)
+
+// ParamError is a problem with one parameter of a protocol.
+type ParamError struct {
+	Name     string
+	Err      error // ErrMissingParam or ErrUnknownParam
+	Template string
+	Params   []string // what the protocol declares
+}
+
+func (e *ParamError) Error() string {
+	if e.Err == ErrUnknownParam {
+		return fmt.Sprintf("param %s: protocol %s has no such parameter (it takes %v)", e.Name, e.Template, e.Params)
+	}
+	return fmt.Sprintf("param %s: required by protocol %s", e.Name, e.Template)
+}
+
+func (e *ParamError) Unwrap() error { return e.Err }
+
+// Alert returns the alert p describes with params filled in: every {name}
+// in its texts replaced by params[name] (a name params lacks stays as it
+// is; CheckParams first).
+func (p *Protocol) Alert(params map[string]string) *Alert {
+	fill := func(s string) string {
+		if s == "" || !strings.Contains(s, "{") {
+			return s
+		}
+		return placeholder.ReplaceAllStringFunc(s, func(m string) string {
+			if v, ok := params[m[1:len(m)-1]]; ok {
+				return v
+			}
+			return m
+		})
+	}
+	a := &Alert{Texts: make(map[string]AlertText, len(p.Texts)),
+		Severity: p.Severity, Urgency: p.Urgency, Certainty: p.Certainty, Category: p.Category, Icon: p.Icon}
+	for lang, t := range p.Texts {
+		a.Texts[lang] = AlertText{Short: fill(t.Short), Long: fill(t.Long), Speak: fill(t.Speak)}
+	}
+	return a
+}
 
 // Placeholders returns the {name} parameters used in s, in order.
 func Placeholders(s string) []string {

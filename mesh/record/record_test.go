@@ -220,3 +220,39 @@ func TestVerifyMatchesGoCOSE(t *testing.T) {
 		}
 	}
 }
+
+func TestProtocolFill(t *testing.T) {
+	p := sampleProtocol(2)
+	for _, tc := range []struct {
+		params map[string]string
+		want   error
+		text   string
+	}{
+		{nil, ErrMissingParam, "param shelter: required by protocol flood-evacuation"},
+		{map[string]string{"shelter": ""}, ErrMissingParam, "param shelter: required by protocol flood-evacuation"},
+		{map[string]string{"shelter": "City Hall", "time": "5pm"}, ErrUnknownParam, "param time: protocol flood-evacuation has no such parameter (it takes [shelter])"},
+	} {
+		err := p.CheckParams(tc.params)
+		var pe *ParamError
+		if !errors.Is(err, tc.want) || !errors.As(err, &pe) || err.Error() != tc.text {
+			t.Errorf("CheckParams(%v) = %v, want %v: %q", tc.params, err, tc.want, tc.text)
+		}
+	}
+	params := map[string]string{"shelter": "City Hall"}
+	if err := p.CheckParams(params); err != nil {
+		t.Fatal(err)
+	}
+	a := p.Alert(params)
+	if got := a.Texts["en"].Short; got != "[en] Flood: go to City Hall now" {
+		t.Errorf("filled short text %q", got)
+	}
+	if got := a.Texts["es"].Speak; got != "[es] Flood. Go to City Hall now." {
+		t.Errorf("filled speak text %q", got)
+	}
+	if a.Severity != p.Severity || a.Icon != p.Icon || len(a.Texts) != 2 {
+		t.Errorf("alert %+v", a)
+	}
+	if err := a.validate(); err != nil {
+		t.Errorf("the filled alert is not valid: %v", err)
+	}
+}

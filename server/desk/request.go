@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -391,37 +391,21 @@ func trimRecord(err error) string {
 	return s
 }
 
-var placeholder = regexp.MustCompile(`\{([A-Za-z0-9_.-]+)\}`)
-
 // render fills a protocol's texts with params: every declared parameter
 // must be given, and no other.
 func render(p *record.Protocol, params map[string]string) (*record.Alert, error) {
-	declared := map[string]bool{}
-	for _, name := range p.Params {
-		declared[name] = true
-		if params[name] == "" {
-			return nil, fieldErr("params."+name, "required by protocol %s", p.Template)
-		}
-	}
-	for name := range params {
-		if !declared[name] {
-			return nil, fieldErr("params."+name, "protocol %s has no such parameter (it takes %v)", p.Template, p.Params)
-		}
-	}
-	fill := func(s string) string {
-		return placeholder.ReplaceAllStringFunc(s, func(m string) string {
-			if v, ok := params[m[1:len(m)-1]]; ok {
-				return v
+	if err := p.CheckParams(params); err != nil {
+		var pe *record.ParamError
+		if errors.As(err, &pe) {
+			msg := "required by protocol " + p.Template
+			if errors.Is(err, record.ErrUnknownParam) {
+				msg = fmt.Sprintf("protocol %s has no such parameter (it takes %v)", p.Template, p.Params)
 			}
-			return m
-		})
+			return nil, fieldErr("params."+pe.Name, "%s", msg)
+		}
+		return nil, err
 	}
-	a := &record.Alert{Texts: make(map[string]record.AlertText, len(p.Texts)),
-		Severity: p.Severity, Urgency: p.Urgency, Certainty: p.Certainty, Category: p.Category, Icon: p.Icon}
-	for lang, t := range p.Texts {
-		a.Texts[lang] = record.AlertText{Short: fill(t.Short), Long: fill(t.Long), Speak: fill(t.Speak)}
-	}
-	return a, nil
+	return p.Alert(params), nil
 }
 
 // renderChecked renders and checks the result against the record format

@@ -2,24 +2,22 @@ package server
 
 import (
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
-	"net"
 	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/hashicorp/memberlist"
 
+	"github.com/cityarray/cityarray/mesh/gossip"
 	"github.com/cityarray/cityarray/mesh/record"
 	"github.com/cityarray/cityarray/mesh/trust"
 	"github.com/cityarray/cityarray/mesh/yamlconf"
@@ -146,23 +144,9 @@ type MQTTConfig struct {
 	SessionExpiry time.Duration `yaml:"session_expiry"`
 }
 
-// GossipConfig makes the server a gossip member (memberlist over UDP/TCP).
-type GossipConfig struct {
-	Enabled bool `yaml:"enabled"`
-	// Bind is the address to listen on (default "0.0.0.0:7946"); Advertise
-	// the one to tell peers, if different (NAT).
-	Bind      string `yaml:"bind"`
-	Advertise string `yaml:"advertise"`
-	// Peers are host:port addresses to join at start; the re-join loop
-	// keeps trying them and every member seen since.
-	Peers []string `yaml:"peers"`
-	// KeyringFile holds the gossip keys, one per line, base64 (16, 24 or 32
-	// bytes); the first encrypts. Required when enabled; mode 0600.
-	KeyringFile string `yaml:"keyring_file"`
-	// Label keeps cities apart; default the city name of the root
-	// certificate.
-	Label string `yaml:"label"`
-}
+// GossipConfig makes the server a gossip member (memberlist over UDP/TCP;
+// off by default).
+type GossipConfig = gossip.FileConfig
 
 // AuthConfig configures people and access (package server/auth).
 type AuthConfig struct {
@@ -272,7 +256,7 @@ func DefaultConfig() Config {
 			MessageExpiry: 72 * time.Hour,
 			SessionExpiry: 72 * time.Hour,
 		},
-		Gossip: GossipConfig{Bind: "0.0.0.0:7946"},
+		Gossip: GossipConfig{Bind: gossip.DefaultBind},
 		Auth: AuthConfig{
 			Issuer:           ao.Issuer,
 			SessionIdle:      ao.SessionIdle,
@@ -423,12 +407,12 @@ func (c *Config) validate() error {
 	}
 
 	// HTTP.
-	host, err := checkHostPort(c.HTTP.Listen)
+	host, err := yamlconf.HostPort(c.HTTP.Listen)
 	if err != nil {
 		bad("http.listen", "%v", err)
 	}
 	if c.HTTP.InsecureHTTPLoopback {
-		if err == nil && !isLoopbackHost(host) {
+		if err == nil && !yamlconf.Loopback(host) {
 			bad("http.insecure_http_loopback", "plain HTTP is allowed only on a loopback address (127.0.0.1, ::1, localhost), not %q: "+
 				"on any other address passwords and session cookies would cross the network in clear; use TLS", c.HTTP.Listen)
 		}
@@ -444,7 +428,7 @@ func (c *Config) validate() error {
 		}
 	}
 	for i, h := range c.HTTP.TLS.SelfSignedHosts {
-		if !validHostName(h) {
+		if !yamlconf.HostName(h) {
 			bad(fmt.Sprintf("http.tls.self_signed_hosts[%d]", i), "%q is neither a DNS name nor an IP address", h)
 		}
 	}
@@ -469,7 +453,7 @@ func (c *Config) validate() error {
 	}
 
 	// MQTT.
-	if _, err := checkHostPort(c.MQTT.Listen); err != nil {
+	if _, err := yamlconf.HostPort(c.MQTT.Listen); err != nil {
 		bad("mqtt.listen", "%v", err)
 	}
 	if c.MQTT.MessageExpiry < 48*time.Hour {
@@ -480,24 +464,7 @@ func (c *Config) validate() error {
 	}
 
 	// Gossip.
-	if c.Gossip.Enabled {
-		if _, err := checkHostPort(c.Gossip.Bind); err != nil {
-			bad("gossip.bind", "%v", err)
-		}
-		if c.Gossip.Advertise != "" {
-			if h, err := checkHostPort(c.Gossip.Advertise); err != nil {
-				bad("gossip.advertise", "%v", err)
-			} else if _, err := netip.ParseAddr(h); err != nil {
-				bad("gossip.advertise", "%q: the host must be an IP address", c.Gossip.Advertise)
-			}
-		}
-		for i, p := range c.Gossip.Peers {
-			if _, err := checkHostPort(p); err != nil {
-				bad(fmt.Sprintf("gossip.peers[%d]", i), "%v", err)
-			}
-		}
-		required("gossip.keyring_file", c.Gossip.KeyringFile, "the gossip encryption keys (base64, one per line)")
-	}
+	es = append(es, c.Gossip.Problems("gossip", c.sources)...)
 
 	// Auth.
 	a := c.Auth
@@ -578,52 +545,6 @@ func roleList() string {
 	return strings.Join(rs, ", ")
 }
 
-// checkHostPort checks a listen or peer address and returns its host.
-func checkHostPort(addr string) (string, error) {
-	if addr == "" {
-		return "", errors.New("required: an address such as 127.0.0.1:8443")
-	}
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", fmt.Errorf("%q is not host:port", addr)
-	}
-	n, err := strconv.Atoi(port)
-	if err != nil || n < 0 || n > 65535 {
-		return "", fmt.Errorf("%q: port %q is not a number from 0 to 65535", addr, port)
-	}
-	if host != "" && !validHostName(host) {
-		return "", fmt.Errorf("%q: host %q is neither an IP address nor a host name", addr, host)
-	}
-	return host, nil
-}
-
-// isLoopbackHost reports whether host is a loopback address or
-// "localhost". The empty host (every interface) is not.
-func isLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.Unmap().IsLoopback()
-}
-
-var hostLabelRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
-
-func validHostName(h string) bool {
-	if _, err := netip.ParseAddr(h); err == nil {
-		return true
-	}
-	if h == "" || len(h) > 253 {
-		return false
-	}
-	for _, l := range strings.Split(strings.TrimSuffix(h, "."), ".") {
-		if !hostLabelRE.MatchString(l) {
-			return false
-		}
-	}
-	return true
-}
-
 // parsePrefix reads a CIDR prefix or a single address.
 func parsePrefix(s string) (netip.Prefix, error) {
 	if strings.Contains(s, "/") {
@@ -699,7 +620,7 @@ func CheckFiles(cfg Config) error {
 		}
 	}
 	if cfg.Gossip.Enabled {
-		if _, err := readKeyring(cfg.Gossip.KeyringFile); err != nil {
+		if _, err := gossip.ReadKeyring(cfg.Gossip.KeyringFile); err != nil {
 			bad("gossip.keyring_file", err)
 		}
 	}

@@ -23,7 +23,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/memberlist"
 	"go.etcd.io/bbolt"
 
 	"github.com/cityarray/cityarray/mesh"
@@ -409,27 +408,11 @@ func newAuth(cfg Config, db *bbolt.DB, keys serverKeys, clock Clock, rnd io.Read
 
 func (s *Server) newGossip(pki *pkiFiles, logger *slog.Logger) (*gossip.Link, error) {
 	g := s.cfg.Gossip
-	keys, err := readKeyring(g.KeyringFile)
+	keys, err := gossip.ReadKeyring(g.KeyringFile)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	mc := memberlist.DefaultLANConfig()
-	if s.cfg.Hooks.Memberlist != nil {
-		c := *s.cfg.Hooks.Memberlist
-		mc = &c
-	}
-	host, port, _ := net.SplitHostPort(g.Bind)
-	if host == "" {
-		host = "0.0.0.0"
-	}
-	mc.BindAddr = host
-	mc.BindPort, _ = strconv.Atoi(port)
-	mc.AdvertiseAddr, mc.AdvertisePort = "", mc.BindPort
-	if g.Advertise != "" {
-		h, p, _ := net.SplitHostPort(g.Advertise)
-		mc.AdvertiseAddr = h
-		mc.AdvertisePort, _ = strconv.Atoi(p)
-	}
+	mc := g.Memberlist(s.cfg.Hooks.Memberlist)
 	label := g.Label
 	if label == "" {
 		label = s.city

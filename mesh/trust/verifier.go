@@ -79,8 +79,8 @@ type signer struct {
 	cert                *x509.Certificate // the leaf
 	pub                 ed25519.PublicKey
 	key                 *record.PublicKey // pub, prepared for verifying
-	notBefore, notAfter time.Time // the intersection over the chain
-	serials             []string  // every certificate in the chain, leaf first
+	notBefore, notAfter time.Time         // the intersection over the chain
+	serials             []string          // every certificate in the chain, leaf first
 }
 
 // Verdict is the outcome of a successful Verify: the record, who signed it

@@ -1,0 +1,59 @@
+package yamlconf
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// HostPort checks a listen or peer address ("host:port", the host may be
+// empty for every interface) and returns its host.
+func HostPort(addr string) (string, error) {
+	if addr == "" {
+		return "", errors.New("required: an address such as 127.0.0.1:8443")
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("%q is not host:port", addr)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return "", fmt.Errorf("%q: port %q is not a number from 0 to 65535", addr, port)
+	}
+	if host != "" && !HostName(host) {
+		return "", fmt.Errorf("%q: host %q is neither an IP address nor a host name", addr, host)
+	}
+	return host, nil
+}
+
+// Loopback reports whether host is a loopback address or "localhost". The
+// empty host (every interface) is not.
+func Loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
+}
+
+var hostLabelRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
+
+// HostName reports whether h is an IP address or a valid DNS name.
+func HostName(h string) bool {
+	if _, err := netip.ParseAddr(h); err == nil {
+		return true
+	}
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if !hostLabelRE.MatchString(l) {
+			return false
+		}
+	}
+	return true
+}

@@ -50,18 +50,18 @@ type ServerBenchResult struct {
 	// Publish: from the POST of an approved warning's publication (HTTPS,
 	// a supervisor's session: API tokens may not publish) until an MQTT
 	// subscriber with a device certificate received the signed record.
-	Samples                                int
-	PublishP50, PublishP99, PublishMax     time.Duration
-	PublishHTTPP50                         time.Duration // until the HTTP answer, for comparison
-	AcksPerSec                             float64
-	Acks, Devices, Senders                 int
-	AckTime                                time.Duration
-	RawVerifyPerSec                        float64
+	Samples                            int
+	PublishP50, PublishP99, PublishMax time.Duration
+	PublishHTTPP50                     time.Duration // until the HTTP answer, for comparison
+	AcksPerSec                         float64
+	Acks, Devices, Senders             int
+	AckTime                            time.Duration
+	RawVerifyPerSec                    float64
 	// RawPreparedPerSec is the same loop with the verification the server
 	// uses: a prepared key (record.PublicKey, curve25519-voi with
 	// crypto/ed25519's rules). AcksPerSec over it is how much of the
 	// server's own ceiling the pipeline reaches.
-	RawPreparedPerSec float64
+	RawPreparedPerSec                      float64
 	Cores                                  int
 	InboxDropped, BrokerInboxFull, Refused uint64
 	// CPU per ack: the process's CPU time (the server and the bench's

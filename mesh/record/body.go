@@ -613,21 +613,29 @@ func Placeholders(s string) []string {
 	return names
 }
 
-// validateLanguage requires a well-formed BCP 47 tag in canonical case
-// ("en", "es-MX", "zh-Hant"), so that one language has one key.
-func validateLanguage(tag string) error {
+// ValidateLanguage requires a well-formed BCP 47 tag in canonical case
+// ("en", "es-MX", "zh-Hant"), so that one language has one key: the rule
+// for the keys of an alert's texts, and for configured language lists.
+func ValidateLanguage(tag string) error {
 	if _, ok := knownLanguages.Load(tag); ok {
 		return nil
 	}
 	t, err := language.Raw.Parse(tag)
 	if err != nil {
-		return fmt.Errorf("%w: language %q is not a BCP 47 tag: %v", ErrBadBody, tag, err)
+		return fmt.Errorf("language %q is not a BCP 47 tag: %v", tag, err)
 	}
 	if t.String() != tag || tag == "und" {
-		return fmt.Errorf("%w: language %q: write it %q", ErrBadBody, tag, t.String())
+		return fmt.Errorf("language %q: write it %q", tag, t.String())
 	}
 	if knownCount.Add(1) <= maxKnownLanguages {
 		knownLanguages.Store(tag, true)
+	}
+	return nil
+}
+
+func validateLanguage(tag string) error {
+	if err := ValidateLanguage(tag); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadBody, err)
 	}
 	return nil
 }

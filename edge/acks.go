@@ -1,0 +1,135 @@
+package edge
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/cityarray/cityarray/mesh/record"
+	"github.com/cityarray/cityarray/mesh/store"
+)
+
+// AckLifetime is how long an ack record lives: long enough to wait in the
+// outbox through a 48-hour outage and still reach the server.
+const AckLifetime = 72 * time.Hour
+
+// Publisher takes a record the pole signed (mesh.Node.Publish).
+type Publisher interface {
+	Publish(ctx context.Context, r *record.Record) error
+}
+
+// ackKey is one (record, state) a pole reports once.
+type ackKey struct {
+	rec   record.ID
+	state record.AckState
+}
+
+// Acker signs the pole's own records (acks, health reports) with its
+// device key and hands them to the node, which stores them (crash-safe)
+// and queues them for the uplink. It sends each (record, state) ack once:
+// the ones already sent are read back from the store at start, so a
+// restart neither loses nor repeats them. Safe for concurrent use.
+type Acker struct {
+	device string
+	signer record.Signer // kid only: acks must fit one packet
+	chain  record.Signer // with the chain: health reports, so that upstream learns the certificate
+	pub    Publisher
+
+	mu   sync.Mutex
+	sent map[ackKey]bool
+	seq  uint64
+}
+
+// NewAcker returns an acker for device, reading the acks it already sent
+// and the highest sequence number it used from st. kidSigner names the
+// device certificate by kid; chainSigner carries the chain.
+func NewAcker(device string, kidSigner, chainSigner record.Signer, pub Publisher, st *store.Store) (*Acker, error) {
+	a := &Acker{device: device, signer: kidSigner, chain: chainSigner, pub: pub, sent: map[ackKey]bool{}}
+	for _, k := range []record.Kind{record.KindAck, record.KindHealth, record.KindTelemetry, record.KindAnomaly} {
+		err := st.PutSince(k, time.Time{}, func(e store.Entry) error {
+			if e.Origin != device {
+				return nil
+			}
+			a.seq = max(a.seq, e.Seq)
+			if k != record.KindAck {
+				return nil
+			}
+			r, err := e.Parse()
+			if err != nil {
+				return nil // the store's problem; the ack is sent again
+			}
+			if b, ok := r.Body.(*record.Ack); ok {
+				a.sent[ackKey{b.Record, b.State}] = true
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("edge: acks: %w", err)
+		}
+	}
+	return a, nil
+}
+
+// Sent reports whether the pole has acked rec in state.
+func (a *Acker) Sent(rec record.ID, state record.AckState) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.sent[ackKey{rec, state}]
+}
+
+// nextSeq returns a sequence number above every one used, and at least
+// the time in milliseconds, so that numbers keep rising across restarts
+// even if the store lost the old records (a wiped cache).
+func (a *Acker) nextSeq(now time.Time) uint64 {
+	a.seq = max(a.seq+1, uint64(now.UnixMilli()))
+	return a.seq
+}
+
+// Ack signs and publishes the pole's ack of rec in state (reason only for
+// failed), unless it was sent before. It returns whether it sent one.
+func (a *Acker) Ack(ctx context.Context, rec record.ID, state record.AckState, reason string, now time.Time) (bool, error) {
+	k := ackKey{rec, state}
+	a.mu.Lock()
+	if a.sent[k] {
+		a.mu.Unlock()
+		return false, nil
+	}
+	a.sent[k] = true // claimed: a concurrent Ack of the same key sends nothing
+	r := &record.Record{
+		Kind: record.KindAck, Tier: record.TierInformational, Scope: record.DeviceScope(a.device),
+		Issued: now, Expires: now.Add(AckLifetime), Origin: a.device, Seq: a.nextSeq(now),
+		Body: &record.Ack{Record: rec, Device: a.device, State: state, Reason: reason, At: record.MillisOf(now)},
+	}
+	a.mu.Unlock()
+	signed, err := record.Sign(r, a.signer)
+	if err == nil {
+		err = a.pub.Publish(ctx, signed)
+	}
+	if err != nil {
+		a.mu.Lock()
+		delete(a.sent, k) // not sent: the next attempt sends it
+		a.mu.Unlock()
+		return false, fmt.Errorf("edge: ack %s %s: %w", rec.Short(), state, err)
+	}
+	return true, nil
+}
+
+// Health signs and publishes a health report, with the certificate chain
+// so that a gateway or server that has not met the pole learns it.
+func (a *Acker) Health(ctx context.Context, h *record.Health, now time.Time, every time.Duration) error {
+	a.mu.Lock()
+	r := &record.Record{
+		Kind: record.KindHealth, Tier: record.TierInformational, Scope: record.DeviceScope(a.device),
+		Issued: now, Expires: now.Add(max(3*every, 10*time.Minute)), Origin: a.device, Seq: a.nextSeq(now), Body: h,
+	}
+	a.mu.Unlock()
+	signed, err := record.Sign(r, a.chain)
+	if err != nil {
+		return fmt.Errorf("edge: health: %w", err)
+	}
+	if err := a.pub.Publish(ctx, signed); err != nil {
+		return fmt.Errorf("edge: health: %w", err)
+	}
+	return nil
+}

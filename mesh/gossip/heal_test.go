@@ -36,12 +36,20 @@ func TestRefusesStrangers(t *testing.T) {
 	impostor := c.startWith("p09", cert, key, c.city.verifier(t))
 
 	// The stranger refuses the city's members too, so its Join fails. The
-	// impostor accepts them (its Join returns once it has their state),
-	// and then keeps announcing itself: every member must refuse it.
+	// impostor accepts them (its Join returns once it has their state)
+	// and joins through every member, so that each one is offered it
+	// directly (a refused member's news does not spread: the members that
+	// refuse it do not pass it on, and memberlist stops retransmitting its
+	// own announcement after a few rounds): every member must refuse it.
 	if n, err := stranger.link.Join([]string{seed}); n != 0 || err == nil {
 		t.Errorf("the stranger joined %d members (err %v)", n, err)
 	}
-	impostor.link.Join([]string{seed})
+	var all []string
+	for _, nd := range good {
+		a, _ := c.net.Addr(nd.name)
+		all = append(all, a)
+	}
+	impostor.link.Join(all)
 	waitFor(t, 10*time.Second, "the members to refuse the newcomers", func() bool {
 		for _, nd := range good {
 			if nd.link.Stats().RefusedMembers < 1 {

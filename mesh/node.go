@@ -93,6 +93,8 @@ type Node struct {
 	replica *Replica
 	links   []Link
 	dropped atomic.Uint64 // inbound records refused because the inbox was full
+	batches atomic.Uint64 // batches processed (one store transaction each, at most)
+	batched atomic.Uint64 // records in them
 }
 
 type inbound struct {
@@ -231,6 +233,11 @@ func (n *Node) Counters() Counters {
 	defer n.mu.Unlock()
 	return n.replica.Counters()
 }
+
+// Batches returns how many batches the node has processed (each at most
+// one store transaction) and how many inbound records they held: their
+// ratio is the mean batch, which tells how well writes are grouped.
+func (n *Node) Batches() (batches, records uint64) { return n.batches.Load(), n.batched.Load() }
 
 // Dropped returns how many inbound records were dropped on a full inbox.
 func (n *Node) Dropped() uint64 { return n.dropped.Load() }
@@ -372,6 +379,8 @@ func (n *Node) startVerifiers(ctx context.Context, wg *sync.WaitGroup) {
 // process runs one batch through the replica and does what it asks:
 // store, then forward, then report.
 func (n *Node) process(batch []inbound) {
+	n.batches.Add(1)
+	n.batched.Add(uint64(len(batch)))
 	now := n.cfg.Clock.Now()
 	var out Output
 	n.mu.Lock()

@@ -28,6 +28,7 @@ var badConfigs = map[string][]string{
 		`testdata/bad-values.bad.yaml:16: mqtt.message_expiry: 24h0m0s: at least 48h, the time an edge caches alerts`,
 		`testdata/bad-values.bad.yaml:19: gossip.peers[0]: "10.0.0.2" is not host:port`,
 		`testdata/bad-values.bad.yaml:18: gossip.keyring_file: required: the gossip encryption keys (base64, one per line)`,
+		`testdata/bad-values.bad.yaml:34: runtime.gc_percent: -1 turns the collector off: set runtime.memory_limit_mib too, or the heap grows without bound`,
 		`testdata/bad-values.bad.yaml:22: auth.session_max: 1h0m0s is shorter than session_idle 2h0m0s`,
 		`testdata/bad-values.bad.yaml:23: auth.lockout.threshold: 0: want at least 1`,
 		`testdata/bad-values.bad.yaml:23: auth.lockout.max: 30s is shorter than base 1m0s`,

@@ -82,6 +82,9 @@
 //	audit:
 //	  dir: ""                     # default <data_dir>/audit
 //	  key_name: ""                # checkpoint signer name, default cityarray-audit/<server id>
+//	runtime:                      # the Go runtime of `cityarray server` (GOGC, GOMEMLIMIT win)
+//	  gc_percent: 400             # heap growth before a collection; -1 off (needs a limit)
+//	  memory_limit_mib: 0         # soft memory limit; 0 none
 //
 // A minimal file, with a PKI made by `cityarray keys init --dir pki --city
 // NAME` and `cityarray keys issue --dir pki --role server --id server-1`:

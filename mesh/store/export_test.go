@@ -93,3 +93,6 @@ func SupClaimRoundTrip(v []byte) ([]byte, error) {
 func ScopeIndexKey(scope string, expires time.Time, id record.ID) []byte {
 	return scopeKey(scope, expires.UnixMilli(), id)
 }
+
+// PagesWritten is how many pages the store's transactions wrote so far.
+func (s *Store) PagesWritten() int64 { st := s.db.Stats(); return st.TxStats.GetWrite() }

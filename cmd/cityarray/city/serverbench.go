@@ -69,6 +69,9 @@ type ServerBenchResult struct {
 	// verification. Less sensitive than rates to other work on the
 	// machine. Zero where the system does not say.
 	CPUPerAck, CPUPerVerify time.Duration
+	// MeanBatch is the mean number of records the node took per batch
+	// (one store transaction) during the ack phase.
+	MeanBatch float64
 }
 
 func (c *ServerBenchConfig) defaults() {
@@ -85,7 +88,7 @@ func (c *ServerBenchConfig) defaults() {
 		c.Senders = 8
 	}
 	if c.Window <= 0 {
-		c.Window = 256
+		c.Window = mqttlink.DefaultWindow
 	}
 	if c.VerifyFor <= 0 {
 		c.VerifyFor = 2 * time.Second
@@ -237,6 +240,7 @@ func RunServerBench(ctx context.Context, cfg ServerBenchConfig) (ServerBenchResu
 	fl := l.Fleet()
 	acks0 := fl.Counters().Acks
 	dropped0, rejected0 := node.Dropped(), totalRejected(node.Counters().Rejected)
+	batches0, batched0 := node.Batches()
 	inboxFull0 := l.Broker().Link().Stats().InboxFull
 	cpu0, _ := processCPU()
 	start := time.Now()
@@ -272,6 +276,9 @@ func RunServerBench(ctx context.Context, cfg ServerBenchConfig) (ServerBenchResu
 	}
 	res.AcksPerSec = float64(res.Acks) / res.AckTime.Seconds()
 	res.InboxDropped = node.Dropped() - dropped0
+	if b, r := node.Batches(); b > batches0 {
+		res.MeanBatch = float64(r-batched0) / float64(b-batches0)
+	}
 	res.Refused = totalRejected(node.Counters().Rejected) - rejected0
 	res.BrokerInboxFull = l.Broker().Link().Stats().InboxFull - inboxFull0
 

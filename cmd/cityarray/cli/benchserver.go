@@ -3,6 +3,8 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/cityarray/cityarray/mesh/mqttlink"
+	"github.com/cityarray/cityarray/server"
 	"os"
 	"runtime/pprof"
 	"time"
@@ -50,6 +52,9 @@ func newBenchServerCmd(e *env) *cobra.Command {
 				}
 				defer pprof.StopCPUProfile()
 			}
+			// The server runs in this process: tune its runtime as
+			// `cityarray server` does with its defaults.
+			server.ApplyRuntime(server.DefaultConfig().Runtime)
 			res, err := city.RunServerBench(cmd.Context(), cfg)
 			if err != nil {
 				return fmt.Errorf("bench server: %w", err)
@@ -73,6 +78,7 @@ func newBenchServerCmd(e *env) *cobra.Command {
 					"raw_verify_prepared_per_s": res.RawPreparedPerSec, "acks_over_raw_prepared": ratioPrepared,
 					"inbox_dropped": res.InboxDropped, "broker_inbox_full": res.BrokerInboxFull, "rejected": res.Refused,
 					"cpu_us_per_ack": us(res.CPUPerAck), "cpu_us_per_verify": us(res.CPUPerVerify),
+					"mean_batch": res.MeanBatch,
 				})
 			}
 			fmt.Fprintf(out, "control server on %d cores\n", res.Cores)
@@ -88,6 +94,7 @@ func newBenchServerCmd(e *env) *cobra.Command {
 			if res.CPUPerAck > 0 {
 				fmt.Fprintf(out, "%-34s %10.0fµs  (bare verify %.0fµs; server and the bench's MQTT clients)\n", "CPU per ack", us(res.CPUPerAck), us(res.CPUPerVerify))
 			}
+			fmt.Fprintf(out, "%-34s %12.0f  (records per store transaction)\n", "mean batch", res.MeanBatch)
 			if res.InboxDropped+res.BrokerInboxFull+res.Refused > 0 {
 				fmt.Fprintf(out, "dropped %d, broker inbox full %d, rejected %d\n", res.InboxDropped, res.BrokerInboxFull, res.Refused)
 			}
@@ -100,7 +107,7 @@ func newBenchServerCmd(e *env) *cobra.Command {
 	f.IntVar(&cfg.Devices, "devices", 500, "device keys that sign the acks")
 	f.IntVar(&cfg.Acks, "acks", 20000, "acks sent")
 	f.IntVar(&cfg.Senders, "senders", 8, "MQTT clients sending acks at once")
-	f.IntVar(&cfg.Window, "window", 256, "publishes each sender may have waiting for their PUBACK")
+	f.IntVar(&cfg.Window, "window", mqttlink.DefaultWindow, "records each sender may have waiting for their receipt (as a gateway's outbox: mqttlink.DefaultWindow)")
 	f.DurationVar(&cfg.VerifyFor, "verify-for", 2*time.Second, "how long the bare verification loop runs")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	return cmd

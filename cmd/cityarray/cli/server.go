@@ -89,6 +89,7 @@ func newServerCmd(e *env) *cobra.Command {
 			if f.checkConfig {
 				return checkConfig(cmd, cfg, f.config)
 			}
+			server.ApplyRuntime(cfg.Runtime)
 			// The root logger, untagged: the server and each library it
 			// runs tag their own lines with "component".
 			srv, err := server.New(cfg, e.untaggedLogger())

@@ -247,59 +247,24 @@ type pkiFiles struct {
 // loadPKI reads the certificates and the key, and checks that the server
 // certificate chains to the root through the city CA, names a server, and
 // matches the key.
+// pkiFields names, for trust.LoadNode's errors, the configuration fields
+// of its files.
+var pkiFields = map[string]string{"root_cert": "pki.root_cert", "city_cert": "pki.city_cert", "cert": "pki.server_cert", "key": "pki.server_key"}
+
 func loadPKI(c PKIConfig, now time.Time) (*pkiFiles, error) {
-	roots, err := trust.ReadCertFile(c.RootCert)
+	n, err := trust.LoadNode(trust.NodeFiles{
+		RootCert: c.RootCert, CityCert: c.CityCert, Cert: c.ServerCert, Key: c.ServerKey,
+		Passphrase: passphraseFunc(c),
+		Field: func(f string) string { return pkiFields[f] },
+	}, trust.RoleServer, c.ServerID, now)
 	if err != nil {
-		return nil, fmt.Errorf("server: pki.root_cert: %w", err)
+		return nil, fmt.Errorf("server: %w", err)
 	}
-	cas, err := trust.ReadCertFile(c.CityCert)
-	if err != nil {
-		return nil, fmt.Errorf("server: pki.city_cert: %w", err)
-	}
-	chain, err := trust.ReadCertFile(c.ServerCert)
-	if err != nil {
-		return nil, fmt.Errorf("server: pki.server_cert: %w", err)
-	}
-	leaf := chain[0]
-	ident, err := trust.IdentityOf(leaf)
-	if err != nil {
-		return nil, fmt.Errorf("server: pki.server_cert: %w", err)
-	}
-	if ident.Role != trust.RoleServer {
-		return nil, fmt.Errorf("server: pki.server_cert: %s is a %s certificate; issue one with `cityarray keys issue --role server`", c.ServerCert, ident.Role)
-	}
-	if c.ServerID != "" && ident.ID != c.ServerID {
-		return nil, fmt.Errorf("server: pki.server_cert names server %q, pki.server_id says %q", ident.ID, c.ServerID)
-	}
-	rootID, err := trust.IdentityOf(roots[0])
-	if err != nil || rootID.Role != trust.RoleRoot {
-		return nil, fmt.Errorf("server: pki.root_cert: %s is not a city root certificate", c.RootCert)
-	}
-	key, err := trust.ReadKeyFile(c.ServerKey, passphraseFunc(c))
-	if err != nil {
-		return nil, fmt.Errorf("server: pki.server_key: %w", err)
-	}
-	pub, ok := leaf.PublicKey.(ed25519.PublicKey)
-	if !ok || !bytes.Equal(pub, key.Public().(ed25519.PublicKey)) {
-		return nil, fmt.Errorf("server: pki.server_key does not belong to the certificate %s", c.ServerCert)
-	}
-	v, err := trust.NewVerifier(trust.Config{Roots: roots, Intermediates: cas, TrustedClock: c.TrustedClock})
+	v, err := n.Verifier(c.TrustedClock, now)
 	if err != nil {
 		return nil, fmt.Errorf("server: pki: %w", err)
 	}
-	if err := v.AddCertificates(now, leaf); err != nil {
-		return nil, fmt.Errorf("server: pki.server_cert does not chain to the city root through the city CA: %w", err)
-	}
-	certs := [][]byte{leaf.Raw}
-	if len(chain) > 1 {
-		for _, c := range chain[1:] {
-			certs = append(certs, c.Raw)
-		}
-	} else {
-		certs = append(certs, cas[0].Raw)
-	}
-	return &pkiFiles{ident: ident, city: rootID.ID, key: key, leaf: leaf, cityCert: cas[0], verifier: v,
-		tls: tls.Certificate{Certificate: certs, PrivateKey: key, Leaf: leaf}}, nil
+	return &pkiFiles{ident: n.Identity, city: n.City, key: n.Key, leaf: n.Leaf, cityCert: n.CityCA, verifier: v, tls: n.TLS}, nil
 }
 
 // passphraseFunc returns the source of the server key's passphrase named

@@ -255,7 +255,7 @@ func loadPKI(c PKIConfig, now time.Time) (*pkiFiles, error) {
 	n, err := trust.LoadNode(trust.NodeFiles{
 		RootCert: c.RootCert, CityCert: c.CityCert, Cert: c.ServerCert, Key: c.ServerKey,
 		Passphrase: passphraseFunc(c),
-		Field: func(f string) string { return pkiFields[f] },
+		Field:      func(f string) string { return pkiFields[f] },
 	}, trust.RoleServer, c.ServerID, now)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)

@@ -60,6 +60,11 @@ type PKIConfig struct {
 	// Ed25519 key, unencrypted (a pole starts unattended) and mode 0600.
 	Cert string `yaml:"cert"`
 	Key  string `yaml:"key"`
+	// TrustedClock says the pole's clock is right (NTP or a battery RTC):
+	// records issued in the future are refused. Without it the pole
+	// checks times against the latest time the network has shown it.
+	// Default true.
+	TrustedClock bool `yaml:"trusted_clock"`
 }
 
 // UplinkConfig is the pole's MQTT uplink.
@@ -133,6 +138,7 @@ type InfoConfig struct {
 func DefaultConfig() Config {
 	return Config{
 		DataDir:     "/var/lib/cityarray",
+		PKI:         PKIConfig{TrustedClock: true},
 		Gossip:      gossip.FileConfig{Bind: gossip.DefaultBind},
 		Languages:   LanguagesConfig{Default: []string{"en", "es"}, Dwell: 6 * time.Second},
 		Display:     DisplayConfig{Config: display.DefaultConfig(), ScrollSpeed: 24, FPS: 30},
@@ -142,9 +148,11 @@ func DefaultConfig() Config {
 	}
 }
 
-// LoadConfig reads the YAML file at path over DefaultConfig. Decoding is
-// strict: unknown keys, wrong types and a second document are errors
-// carrying FILE:LINE. It does not validate: call Validate.
+// LoadConfig reads the YAML file at path over DefaultConfig, then the
+// data directory's OverrideFile (what a config command sent) over that if
+// there is one. Decoding is strict: unknown keys, wrong types and a second
+// document are errors carrying FILE:LINE. It does not validate: call
+// Validate.
 func LoadConfig(path string) (Config, error) {
 	cfg := DefaultConfig()
 	data, err := os.ReadFile(path)
@@ -155,6 +163,15 @@ func LoadConfig(path string) (Config, error) {
 		return cfg, err
 	}
 	cfg.resolvePaths(filepath.Dir(path))
+	// A configuration the control server sent (a config command) applies
+	// over the file.
+	over := filepath.Join(cfg.DataDir, OverrideFile)
+	if data, err := os.ReadFile(over); err == nil {
+		if err := yamlconf.Decode(over, data, &cfg, &cfg.sources); err != nil {
+			return cfg, err
+		}
+		cfg.resolvePaths(cfg.DataDir)
+	}
 	return cfg, nil
 }
 

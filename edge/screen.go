@@ -20,9 +20,9 @@ type screen struct {
 	frame *image.RGBA
 	fps   int
 	dwell time.Duration
-	zone  []string // the zone's languages
-	info  render.Content
-	msg   string // the city's message for the informational screen
+	zone  []string       // the zone's languages
+	msg   string         // the city's message for the informational screen
+	loc   *time.Location // the clock's time zone (nil: the machine's)
 
 	// What is on show.
 	item   *Showable // nil: informational content
@@ -66,7 +66,11 @@ func (s *screen) prepare(now time.Time) error {
 	var c render.Content
 	if s.item == nil {
 		s.minute = now.Truncate(time.Minute)
-		c = render.Clock(now, s.msg)
+		local := now
+		if s.loc != nil {
+			local = now.In(s.loc)
+		}
+		c = render.Clock(local, s.msg)
 	} else {
 		lang := s.langs[s.li%len(s.langs)]
 		t := s.item.Alert.Texts[lang]

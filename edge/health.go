@@ -1,0 +1,109 @@
+package edge
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/cityarray/cityarray/mesh"
+	"github.com/cityarray/cityarray/mesh/mqttlink"
+	"github.com/cityarray/cityarray/mesh/record"
+)
+
+// The connectivity ladder (DESIGN §5): every link runs at once; the
+// ladder says which one carries the pole's acks and health upstream, best
+// first. A pole whose gateway link is up uses it (ethernet); without it,
+// its gossip neighbours carry its records (mesh); without neighbours, the
+// cellular link to the server (cellular); with nothing, the outbox keeps
+// them until a rung comes back (offline). LoRa joins the ladder with the
+// LoRaWAN link.
+func (p *Pole) ladder() string {
+	switch {
+	case p.uplink != nil && p.uplink.Connected():
+		return "ethernet"
+	case p.gossip != nil && p.gossip.Memberlist().NumMembers() > 1:
+		return "mesh"
+	case p.cellular != nil && p.cellular.Connected():
+		return "cellular"
+	}
+	return "offline"
+}
+
+// cellularUplink is the cellular link's policy: the pole's own uplink
+// records, and only while no better rung carries them (cellular data
+// costs money and the gateway has them otherwise).
+func (p *Pole) cellularUplink(f mesh.Forward) bool {
+	if f.From.Link != "" || !mqttlink.Uplink(f.Record.Kind) {
+		return false
+	}
+	return p.ladder() == "cellular" || p.ladder() == "offline"
+}
+
+// lastUpstream is the last contact with a gateway or the server.
+func (p *Pole) lastUpstream() time.Time {
+	var t time.Time
+	for _, l := range []*mqttlink.Link{p.uplink, p.cellular} {
+		if l != nil && l.LastContact().After(t) {
+			t = l.LastContact()
+		}
+	}
+	return t
+}
+
+// health builds the pole's health report.
+func (p *Pole) health(ctx context.Context, now time.Time) *record.Health {
+	rung := p.ladder()
+	p.rung.Store(rung)
+	h := &record.Health{Rung: rung, Version: p.opts.Version, Refused: p.refused.Load()}
+	h.Uptime = uint64(now.Sub(p.start) / time.Second)
+	if r, err := p.sensors.Read(ctx); err == nil {
+		if r.CPUTemp != nil {
+			h.CPUTemp = int32(r.CPUTemp.Celsius * 1000)
+		}
+		if r.Throttle != nil {
+			h.Throttled = r.Throttle.Raw
+		}
+		if len(r.Storage) > 0 {
+			h.FreeBytes = r.Storage[0].Available
+		}
+		for _, f := range r.Faults() {
+			p.fault("sensor "+f.Sensor, f.Reason)
+		}
+	}
+	if t := p.lastUpstream(); !t.IsZero() {
+		h.LastUpstream = record.MillisOf(t)
+		h.CacheAge = uint32(now.Sub(t) / time.Second)
+	}
+	if acks, tel, err := p.store.OutboxLen(); err == nil {
+		h.OutboxDepth = uint32(acks + tel)
+	}
+	p.mu.Lock()
+	h.Displayed = p.showing.Record
+	for c, f := range p.faults {
+		h.Faults = append(h.Faults, truncate(c+": "+f, 250))
+	}
+	p.mu.Unlock()
+	slices.Sort(h.Faults)
+	if len(h.Faults) > 16 {
+		h.Faults = append(h.Faults[:15], fmt.Sprintf("and %d more", len(h.Faults)-15))
+	}
+	return h
+}
+
+// sendHealth signs and publishes a health report.
+func (p *Pole) sendHealth(ctx context.Context, st *loopState) {
+	now := p.clock.Now()
+	if err := p.acker.Health(ctx, p.health(ctx, now), now, p.cfg.HealthEvery); err != nil && ctx.Err() == nil {
+		p.log.Error("health report not stored", "err", err)
+	}
+}
+
+// truncate cuts s to at most n runes, with an ellipsis.
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}

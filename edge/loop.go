@@ -1,0 +1,272 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/cityarray/cityarray/mesh"
+	"github.com/cityarray/cityarray/mesh/record"
+)
+
+// ErrRestart is what Run returns when a command asked the pole to restart
+// (a new configuration, a reboot): the service manager starts it again.
+var ErrRestart = errors.New("edge: restart requested")
+
+// ackReq is an ack the loop wants sent.
+type ackReq struct {
+	rec    record.ID
+	state  record.AckState
+	reason string
+}
+
+// Run runs the pole until ctx ends: the node, the links, the display and
+// speaker loop, health reports, the watchdog. It returns nil when ctx
+// ends, ErrRestart when a command asked for a restart, or the error that
+// stopped a part it cannot run without (the node).
+func (p *Pole) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	run := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil && ctx.Err() == nil {
+				p.log.Error("stopped", "part", name, "err", err)
+				cancel(fmt.Errorf("edge: %s: %w", name, err))
+			}
+		}()
+	}
+	run("node", p.node.Run)
+	if p.gossip != nil {
+		run("gossip", func(ctx context.Context) error {
+			if peers := p.cfg.Gossip.Peers; len(peers) > 0 {
+				if _, err := p.gossip.Join(peers); err != nil {
+					p.log.Warn("gossip: no peer reached yet; the re-join loop keeps trying", "err", err)
+				}
+			}
+			return p.gossip.Run(ctx)
+		})
+	}
+	acks := make(chan ackReq, 4096)
+	run("acks", func(ctx context.Context) error { p.sendAcks(ctx, acks); return nil })
+	plays := make(chan playReq, 16)
+	played := make(chan playDone, 16)
+	run("speaker", func(ctx context.Context) error { p.speak(ctx, plays, played); return nil })
+
+	err := p.loop(ctx, acks, plays, played)
+	cancel(err)
+	wg.Wait()
+	p.notify("STOPPING=1")
+	if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) {
+		return c
+	}
+	return nil
+}
+
+// onEvent runs on the node's goroutine for every event: it must not
+// block. The loop reads the store, which is the truth; an event that does
+// not fit only means the loop looks again a little later.
+func (p *Pole) onEvent(ev mesh.Event) {
+	if ev.Kind == mesh.EventRejected {
+		p.refused.Add(1)
+	}
+	select {
+	case p.events <- ev:
+	default:
+		p.missed.Store(true)
+	}
+}
+
+// loop is the pole's one goroutine that decides: what to show, what to
+// ack, what to say, when to report. It returns only when ctx ends or a
+// command asks for a restart.
+func (p *Pole) loop(ctx context.Context, acks chan<- ackReq, plays chan<- playReq, played <-chan playDone) error {
+	now := p.clock.Now()
+	frame := p.clock.NewTimer(0)
+	defer frame.Stop()
+	reselect := p.clock.NewTimer(0)
+	defer reselect.Stop()
+	health := p.clock.NewTimer(p.cfg.HealthEvery)
+	defer health.Stop()
+	levels := p.clock.NewTimer(0)
+	defer levels.Stop()
+	watchdog := p.clock.NewTimer(time.Hour)
+	defer watchdog.Stop()
+	dog := p.watchdogEvery()
+	if dog > 0 {
+		watchdog.Reset(dog)
+	} else {
+		watchdog.Stop()
+	}
+	st := &loopState{played: map[[32]byte]bool{}, shownAcked: map[record.ID]bool{}}
+	p.applyStoredCommands(now, st)
+	// The first health report goes out before any ack: it carries the
+	// pole's certificate chain, which upstream needs to check the acks
+	// (they name the certificate by kid only, to fit one packet).
+	p.sendHealth(ctx, st)
+	p.notify("READY=1")
+	p.log.Info("pole running", "id", p.ident.ID, "zone", p.ident.Zone)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev := <-p.events:
+			if restart := p.handleEvent(ctx, ev, st, acks); restart {
+				return ErrRestart
+			}
+			reselect.Reset(0)
+		case <-reselect.C():
+			now = p.clock.Now()
+			next := p.reselect(ctx, now, st, acks, plays)
+			frame.Reset(0)
+			reselect.Reset(max(next.Sub(now), time.Millisecond))
+		case <-frame.C():
+			now = p.clock.Now()
+			next := p.drawFrame(now, st, acks, plays)
+			frame.Reset(max(next.Sub(now), time.Millisecond))
+		case d := <-played:
+			p.afterPlay(d, acks)
+		case <-levels.C():
+			now = p.clock.Now()
+			p.setLevels(now, st)
+			levels.Reset(time.Minute)
+		case <-health.C():
+			p.sendHealth(ctx, st)
+			health.Reset(p.cfg.HealthEvery)
+		case <-watchdog.C():
+			p.notify("WATCHDOG=1")
+			watchdog.Reset(dog)
+		}
+		if p.missed.Swap(false) {
+			reselect.Reset(0)
+		}
+	}
+}
+
+// loopState is what the loop remembers between steps.
+type loopState struct {
+	cands      []Showable
+	played     map[[32]byte]bool  // content already said aloud
+	shownAcked map[record.ID]bool // displayed acks queued this run
+	testUntil  time.Time          // a test pattern is on until then
+	testIndex  int
+	brightness int // a command's brightness override, -1 none
+	volume     int
+}
+
+// ack queues an ack unless it was sent; the sender skips duplicates too.
+func (p *Pole) ack(acks chan<- ackReq, rec record.ID, state record.AckState, reason string) {
+	if p.acker.Sent(rec, state) {
+		return
+	}
+	select {
+	case acks <- ackReq{rec, state, reason}:
+	default:
+		// Full: the next reselect queues it again, since it is not sent.
+	}
+}
+
+// sendAcks signs and publishes queued acks until ctx ends.
+func (p *Pole) sendAcks(ctx context.Context, acks <-chan ackReq) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case a := <-acks:
+			if _, err := p.acker.Ack(ctx, a.rec, a.state, a.reason, p.clock.Now()); err != nil && ctx.Err() == nil {
+				p.log.Error("ack not stored", "record", a.rec.Short(), "state", a.state, "err", err)
+			}
+		}
+	}
+}
+
+// reselect reads the active records, queues acks of what arrived, chooses
+// what to show and returns when the choice next changes by itself.
+func (p *Pole) reselect(ctx context.Context, now time.Time, st *loopState, acks chan<- ackReq, plays chan<- playReq) time.Time {
+	active, err := p.store.Active(now)
+	if err != nil {
+		p.fault("store", err.Error())
+		return now.Add(5 * time.Second)
+	}
+	p.fault("store", "")
+	cands, refused := Candidates(active, p.ident.ID, p.ident.Zone, now, p.store.Get)
+	for _, r := range refused {
+		p.ack(acks, r.ID, record.AckReceived, "")
+		p.ack(acks, r.ID, record.AckFailed, r.Reason)
+	}
+	for i := range cands {
+		p.ack(acks, cands[i].ID, record.AckReceived, "")
+		p.prepareSpeech(ctx, &cands[i])
+	}
+	st.cands = cands
+	if err := p.screen.set(Choose(cands), now); err != nil {
+		p.fault("render", err.Error())
+	}
+	next := NextChange(cands)
+	if next.IsZero() || next.After(now.Add(time.Minute)) {
+		next = now.Add(time.Minute) // the store may have swept, the minute turned
+	}
+	return next
+}
+
+// drawFrame draws the next frame, or a test pattern while one is on, and
+// returns when the next is due.
+func (p *Pole) drawFrame(now time.Time, st *loopState, acks chan<- ackReq, plays chan<- playReq) time.Time {
+	if now.Before(st.testUntil) {
+		return p.drawTestPattern(now, st)
+	}
+	next, err := p.screen.draw(now)
+	item := p.screen.item
+	if err != nil {
+		p.fault("display", fmt.Sprintf("%v; retrying every second", err))
+		if item != nil {
+			p.ack(acks, item.ID, record.AckFailed, "display: "+err.Error())
+		}
+		return next
+	}
+	p.fault("display", p.displayFault())
+	p.mu.Lock()
+	p.showing.Frames++
+	p.showing.Record, p.showing.Tier, p.showing.Langs, p.showing.Lang = record.ID{}, 0, nil, ""
+	if item != nil {
+		p.showing.Record, p.showing.Tier, p.showing.Langs = item.ID, item.Tier, p.screen.langs
+		p.showing.Lang = p.screen.langs[p.screen.li%len(p.screen.langs)]
+	}
+	p.mu.Unlock()
+	if item != nil && !st.shownAcked[item.ID] {
+		st.shownAcked[item.ID] = true
+		p.ack(acks, item.ID, record.AckDisplayed, "")
+		p.log.Info("showing", "record", item.ID.Short(), "tier", item.Tier, "languages", p.screen.langs)
+		p.maybePlay(item, st, plays)
+	}
+	if len(p.screen.missing) > 0 {
+		p.fault("fonts", fmt.Sprintf("glyphs missing: %s", missingSummary(p.screen.missing)))
+	}
+	return next
+}
+
+// displayFault is the display's own fault (a fallback in use), if any.
+func (p *Pole) displayFault() string {
+	if p.disp == nil {
+		return ""
+	}
+	if st := p.disp.Status(); st.Fault != "" {
+		return fmt.Sprintf("%s; using %s", st.Fault, st.Backend)
+	}
+	return ""
+}
+
+func missingSummary(m map[string][]rune) string {
+	var s string
+	for lang, rs := range m {
+		if s != "" {
+			s += ", "
+		}
+		s += fmt.Sprintf("%s %q", lang, string(rs))
+	}
+	return s
+}

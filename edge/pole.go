@@ -1,0 +1,283 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cityarray/cityarray/edge/render"
+	"github.com/cityarray/cityarray/hal/audio"
+	"github.com/cityarray/cityarray/hal/display"
+	"github.com/cityarray/cityarray/hal/sensors"
+	"github.com/cityarray/cityarray/mesh"
+	"github.com/cityarray/cityarray/mesh/clock"
+	"github.com/cityarray/cityarray/mesh/gossip"
+	"github.com/cityarray/cityarray/mesh/mqttlink"
+	"github.com/cityarray/cityarray/mesh/record"
+	"github.com/cityarray/cityarray/mesh/store"
+	"github.com/cityarray/cityarray/mesh/trust"
+)
+
+// Files a pole keeps in its data directory.
+const (
+	RecordsFile    = "records.db"         // the record store: cache and outbox
+	TrustStateFile = "trust-state.json"   // the verifier's floor, replay windows, revocations
+	GossipPeers    = "gossip-peers.json"  // the gossip re-join snapshot
+	CommandsFile   = "commands-done.json" // one-shot commands already carried out
+)
+
+// Options are what a program embedding a pole may replace: the hardware
+// (tests and the city simulator pass fakes or sims), the clock, logging.
+type Options struct {
+	Logger  *slog.Logger
+	Clock   clock.Clock // default clock.System
+	Version string      // reported in health
+
+	// Panel, Player, TTS and Sensors replace what the configuration
+	// would open.
+	Panel   display.Panel
+	Player  audio.Player
+	TTS     SpeechEngine
+	Sensors SensorReader
+
+	// Notify reports to the service manager ("READY=1", "WATCHDOG=1",
+	// "STOPPING=1"); default: systemd's sd_notify when NOTIFY_SOCKET is
+	// set, else nothing.
+	Notify func(state string) error
+	// WatchdogEvery is how often the loop pings the watchdog; default half
+	// of systemd's WATCHDOG_USEC, or never.
+	WatchdogEvery time.Duration
+}
+
+// SpeechEngine is a text-to-speech engine that says which voice it would
+// use (audio.Espeak, or a fake).
+type SpeechEngine interface {
+	audio.TTS
+	audio.Voicer
+}
+
+// SensorReader reads the pole's health sensors (sensors.Reader, or a
+// fake).
+type SensorReader interface {
+	Read(ctx context.Context) (sensors.Reading, error)
+}
+
+// Pole is a running pole: its node, its links and its hardware.
+type Pole struct {
+	cfg   Config
+	opts  Options
+	log   *slog.Logger
+	clock clock.Clock
+	start time.Time
+
+	ident    trust.Identity
+	node     *mesh.Node
+	store    *store.Store
+	verifier *trust.Verifier
+	uplink   *mqttlink.Link // to the gateways; nil without
+	cellular *mqttlink.Link // to the server; nil without
+	gossip   *gossip.Link   // nil without
+
+	panel    display.Panel
+	disp     *display.Display // panel, when opened from the configuration
+	renderer *render.Renderer
+	screen   *screen
+	player   audio.Player
+	tts      SpeechEngine
+	speech   *audio.Library
+	sensors  SensorReader
+	acker    *Acker
+
+	events  chan mesh.Event
+	missed  atomic.Bool // an event did not fit in events
+	refused atomic.Uint32
+	rung    atomic.Value // string: the ladder's rung carrying the uplink
+
+	mu      sync.Mutex
+	faults  map[string]string // component → what is wrong and what the pole does instead
+	showing Showing           // what the panel shows, for other goroutines
+
+	closers []func() error
+}
+
+// New builds a pole from cfg: it loads the PKI, opens the store (the 48-hour
+// cache survives restarts), the node, the links and the hardware. Hardware
+// that cannot be opened is reported as a fault in health and replaced by
+// nothing (the pole shows and says what it still can); a bad PKI or store
+// is an error.
+func New(cfg Config, opts Options) (*Pole, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.System{}
+	}
+	p := &Pole{cfg: cfg, opts: opts, log: opts.Logger.With("component", "edge"), clock: opts.Clock,
+		faults: map[string]string{}, events: make(chan mesh.Event, 1024)}
+	p.start = p.clock.Now()
+	p.rung.Store("offline")
+	if err := p.open(); err != nil {
+		return nil, errors.Join(err, p.Close())
+	}
+	return p, nil
+}
+
+func (p *Pole) open() error {
+	now := p.clock.Now()
+	node, err := trust.LoadNode(trust.NodeFiles{RootCert: p.cfg.PKI.RootCert, Cert: p.cfg.PKI.Cert, Key: p.cfg.PKI.Key,
+		Field: func(f string) string { return "pki." + f }}, trust.RoleDevice, p.cfg.PKI.DeviceID, now)
+	if err != nil {
+		return fmt.Errorf("edge: %w", err)
+	}
+	p.ident = node.Identity
+	if p.verifier, err = node.Verifier(p.cfg.PKI.TrustedClock, now); err != nil {
+		return fmt.Errorf("edge: %w", err)
+	}
+	if p.store, err = store.Open(filepath.Join(p.cfg.DataDir, RecordsFile), store.DefaultOptions()); err != nil {
+		return fmt.Errorf("edge: %w", err)
+	}
+	p.closers = append(p.closers, p.store.Close)
+	p.node, err = mesh.NewNode(mesh.NodeConfig{
+		ID: p.ident.ID, Store: p.store, Verifier: p.verifier,
+		StatePath: filepath.Join(p.cfg.DataDir, TrustStateFile),
+		Clock:     p.clock, Logger: p.opts.Logger, OnEvent: p.onEvent,
+	})
+	if err != nil {
+		return fmt.Errorf("edge: %w", err)
+	}
+	kid, err := record.NewSigner(node.Key, node.Leaf.Raw, false)
+	if err != nil {
+		return fmt.Errorf("edge: %w", err)
+	}
+	withChain, err := record.NewSigner(node.Key, node.Leaf.Raw, true, node.CityCA.Raw)
+	if err != nil {
+		return fmt.Errorf("edge: %w", err)
+	}
+	if p.acker, err = NewAcker(p.ident.ID, kid, withChain, p.node, p.store); err != nil {
+		return err
+	}
+	if err := p.openLinks(node); err != nil {
+		return err
+	}
+	p.openHardware()
+	return nil
+}
+
+// openLinks starts the MQTT uplinks and the gossip link.
+func (p *Pole) openLinks(node *trust.Node) error {
+	if len(p.cfg.Uplink.Gateways) > 0 {
+		l, err := mqttlink.New(mqttlink.Config{Node: p.node, Name: "gateway", Brokers: p.cfg.Uplink.Gateways,
+			Certificate: node.TLS, Verifier: p.verifier, Clock: p.clock, Logger: p.opts.Logger})
+		if err != nil {
+			return fmt.Errorf("edge: uplink: %w", err)
+		}
+		p.uplink = l
+		p.node.AddLink(l)
+		p.closers = append(p.closers, l.Close)
+	}
+	if len(p.cfg.Uplink.Cellular) > 0 {
+		l, err := mqttlink.New(mqttlink.Config{Node: p.node, Name: "cellular", Brokers: p.cfg.Uplink.Cellular,
+			Certificate: node.TLS, Verifier: p.verifier, BrokerRoles: []trust.Role{trust.RoleServer},
+			Uplink: p.cellularUplink, Clock: p.clock, Logger: p.opts.Logger})
+		if err != nil {
+			return fmt.Errorf("edge: cellular uplink: %w", err)
+		}
+		p.cellular = l
+		p.node.AddLink(l)
+		p.closers = append(p.closers, l.Close)
+	}
+	if p.cfg.Gossip.Enabled {
+		keys, err := gossip.ReadKeyring(p.cfg.Gossip.KeyringFile)
+		if err != nil {
+			return fmt.Errorf("edge: %w", err)
+		}
+		label := p.cfg.Gossip.Label
+		if label == "" {
+			label = node.City
+		}
+		l, err := gossip.New(gossip.Config{Node: p.node, Verifier: p.verifier, Cert: node.Leaf, Key: node.Key,
+			Memberlist: p.cfg.Gossip.Memberlist(nil), Keys: keys, Label: label,
+			SnapshotPath: filepath.Join(p.cfg.DataDir, GossipPeers), Logger: p.opts.Logger})
+		if err != nil {
+			return fmt.Errorf("edge: gossip on %s: %w", p.cfg.Gossip.Bind, err)
+		}
+		p.gossip = l
+		p.node.AddLink(l)
+		p.closers = append(p.closers, l.Close)
+	}
+	return nil
+}
+
+// fault records that component does not work and what the pole does
+// instead ("" clears it).
+func (p *Pole) fault(component, what string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if what == "" {
+		delete(p.faults, component)
+		return
+	}
+	if p.faults[component] != what {
+		p.log.Warn("fault", "component", component, "problem", what)
+	}
+	p.faults[component] = what
+}
+
+// Showing is what a pole's panel shows.
+type Showing struct {
+	Record record.ID   // zero: informational content
+	Tier   record.Tier // of Record
+	Langs  []string    // the languages it rotates through
+	Lang   string      // the one on the panel now
+	Frames uint64      // frames shown since start
+}
+
+// Showing returns what the panel shows now. Safe for concurrent use.
+func (p *Pole) Showing() Showing {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.showing
+	s.Langs = append([]string(nil), s.Langs...)
+	return s
+}
+
+// Faults returns the pole's faults now, as health reports them.
+func (p *Pole) Faults() map[string]string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[string]string, len(p.faults))
+	for k, v := range p.faults {
+		out[k] = v
+	}
+	return out
+}
+
+// Identity returns the pole's identity, from its certificate.
+func (p *Pole) Identity() trust.Identity { return p.ident }
+
+// Node returns the pole's mesh node.
+func (p *Pole) Node() *mesh.Node { return p.node }
+
+// Store returns the pole's record store.
+func (p *Pole) Store() *store.Store { return p.store }
+
+// Close releases what New opened, in reverse order.
+func (p *Pole) Close() error {
+	var errs []error
+	for i := len(p.closers) - 1; i >= 0; i-- {
+		if err := p.closers[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	p.closers = nil
+	return errors.Join(errs...)
+}

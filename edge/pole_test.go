@@ -1,0 +1,326 @@
+package edge
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cityarray/cityarray/hal/audio/audiotest"
+	"github.com/cityarray/cityarray/hal/display/displaytest"
+	"github.com/cityarray/cityarray/hal/sensors"
+	"github.com/cityarray/cityarray/hal/sensors/sensorstest"
+	"github.com/cityarray/cityarray/mesh"
+	"github.com/cityarray/cityarray/mesh/mqttbroker"
+	"github.com/cityarray/cityarray/mesh/record"
+	"github.com/cityarray/cityarray/mesh/store"
+	"github.com/cityarray/cityarray/mesh/trust"
+)
+
+// zoneGateway is what a pole's uplink reaches in these tests: a mesh node
+// with an embedded broker on loopback TLS, as a zone gateway runs, and the
+// control server's signer to publish through it.
+type zoneGateway struct {
+	node   *mesh.Node
+	store  *store.Store
+	broker *mqttbroker.Broker
+	server record.Signer
+	pkiDir string
+}
+
+// fileCity makes a city PKI on disk: the root, the city CA, a server, a
+// gateway and pole-1, pole-2 in zone z1.
+func fileCity(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "pki")
+	now := time.Now()
+	if _, err := trust.InitDir(dir, "testville", now.Add(-time.Hour), nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []trust.Identity{
+		{Role: trust.RoleServer, ID: "server-1"}, {Role: trust.RoleGateway, ID: "gw-1", Zone: "z1"},
+		{Role: trust.RoleDevice, ID: "pole-1", Zone: "z1"}, {Role: trust.RoleDevice, ID: "pole-2", Zone: "z1"},
+	} {
+		if _, err := trust.IssueInDir(dir, id, now.Add(-time.Hour), nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func loadMember(t *testing.T, dir, id string, role trust.Role) *trust.Node {
+	t.Helper()
+	n, err := trust.LoadNode(trust.NodeFiles{RootCert: filepath.Join(dir, trust.RootCertFile),
+		Cert: filepath.Join(dir, id+".pem"), Key: filepath.Join(dir, id+".key")}, role, id, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func startGateway(t *testing.T, pkiDir string) *zoneGateway {
+	t.Helper()
+	gw := loadMember(t, pkiDir, "gw-1", trust.RoleGateway)
+	v, err := gw.Verifier(true, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(filepath.Join(t.TempDir(), "gw.db"), store.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, err := mesh.NewNode(mesh.NodeConfig{ID: "gw-1", Store: st, Verifier: v, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- node.Run(ctx) }()
+	b, err := mqttbroker.New(mqttbroker.Config{Node: node, Address: "127.0.0.1:0", Certificate: gw.TLS, Verifier: v, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		b.Close()
+		cancel()
+		<-done
+		st.Close()
+	})
+	srv := loadMember(t, pkiDir, "server-1", trust.RoleServer)
+	signer, err := record.NewSigner(srv.Key, srv.Leaf.Raw, true, srv.CityCA.Raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &zoneGateway{node: node, store: st, broker: b, server: signer, pkiDir: pkiDir}
+}
+
+var pubSeq uint64
+var pubMu sync.Mutex
+
+// publish signs r as the server and hands it to the gateway's node.
+func (g *zoneGateway) publish(t *testing.T, r *record.Record) *record.Record {
+	t.Helper()
+	pubMu.Lock()
+	pubSeq++
+	r.Seq, r.Origin = pubSeq, "server-1"
+	pubMu.Unlock()
+	signed, err := record.Sign(r, g.server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.node.Publish(context.Background(), signed); err != nil {
+		t.Fatal(err)
+	}
+	return signed
+}
+
+// acks returns pole's acks the gateway holds, by record and state.
+func (g *zoneGateway) acks(t *testing.T, pole string) map[record.ID]map[record.AckState]string {
+	t.Helper()
+	es, err := g.store.ByKind(record.KindAck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[record.ID]map[record.AckState]string{}
+	for _, e := range es {
+		r, err := e.Parse()
+		if err != nil || e.Origin != pole {
+			continue
+		}
+		a := r.Body.(*record.Ack)
+		if out[a.Record] == nil {
+			out[a.Record] = map[record.AckState]string{}
+		}
+		out[a.Record][a.State] = a.Reason
+	}
+	return out
+}
+
+// testPole is a pole on fake hardware with an uplink to g.
+type testPole struct {
+	*Pole
+	panel   *displaytest.Panel
+	speaker *audiotest.Sink
+	tts     *audiotest.TTS
+	states  chan string
+	stop    func() error
+}
+
+func startPole(t *testing.T, g *zoneGateway, dataDir string) *testPole {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.DataDir = dataDir
+	cfg.PKI.Dir, cfg.PKI.DeviceID = g.pkiDir, "pole-1"
+	cfg.Uplink.Gateways = []string{"tls://" + g.broker.Addr().String()}
+	cfg.Languages.Zones = map[string][]string{"z1": {"es", "en"}}
+	cfg.Info.Message = ""
+	cfg.HealthEvery = time.Hour
+	tp := &testPole{panel: displaytest.New(), speaker: &audiotest.Sink{}, tts: &audiotest.TTS{}, states: make(chan string, 64)}
+	temp := sensors.Temperature{Celsius: 48.5, Zone: "thermal_zone0", Type: "cpu-thermal"}
+	p, err := New(cfg, Options{
+		Logger: slog.New(slog.DiscardHandler), Version: "test",
+		Panel: tp.panel, Player: tp.speaker, TTS: tp.tts,
+		Sensors: &sensorstest.Reader{Reading: sensors.Reading{CPUTemp: &temp}},
+		Notify: func(s string) error {
+			select {
+			case tp.states <- s:
+			default:
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp.Pole = p
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	var once sync.Once
+	var runErr error
+	tp.stop = func() error {
+		once.Do(func() {
+			cancel()
+			runErr = <-done
+			if err := p.Close(); err != nil && runErr == nil {
+				runErr = err
+			}
+		})
+		return runErr
+	}
+	t.Cleanup(func() {
+		if err := tp.stop(); err != nil {
+			t.Errorf("pole: %v", err)
+		}
+	})
+	return tp
+}
+
+// eventually polls cond every 5 ms until it holds, or fails after 15 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.NewTimer(15 * time.Second)
+	defer deadline.Stop()
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// TestPoleEndToEnd: an alert published at the zone gateway reaches the
+// pole over MQTT, goes on its panel in the zone's languages, is sounded,
+// and its received, displayed and played acks reach the gateway; a forged
+// alert is refused and never shown; a cancel brings the clock back; a
+// brightness command dims the panel.
+func TestPoleEndToEnd(t *testing.T) {
+	pki := fileCity(t)
+	g := startGateway(t, pki)
+	tp := startPole(t, g, t.TempDir())
+	select {
+	case s := <-tp.states:
+		if s != "READY=1" {
+			t.Errorf("first notification %q, want READY=1", s)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the pole never said READY")
+	}
+	// The pole introduces itself with a health report carrying its chain.
+	eventually(t, "the pole's first health report at the gateway", func() bool {
+		es, _ := g.store.ByKind(record.KindHealth)
+		return len(es) > 0
+	})
+	es, _ := g.store.ByKind(record.KindHealth)
+	hr, _ := es[0].Parse()
+	if h := hr.Body.(*record.Health); h.Rung != "ethernet" && h.Rung != "offline" || h.CPUTemp != 48500 || h.Version != "test" {
+		t.Errorf("health %+v", h)
+	}
+
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	alert := g.publish(t, &record.Record{Kind: record.KindAlert, Tier: record.TierWarning, Scope: record.ZoneScope("z1"),
+		Issued: now, Expires: now.Add(time.Hour), Body: alertBody("en=Flood", "es=Riada", "fr=Crue")})
+	eventually(t, "received, displayed and played acks at the gateway", func() bool {
+		a := g.acks(t, "pole-1")[alert.ID()]
+		_, r := a[record.AckReceived]
+		_, d := a[record.AckDisplayed]
+		_, p := a[record.AckPlayed]
+		return r && d && p
+	})
+	if sh := tp.Showing(); sh.Record != alert.ID() || !equalStrings(sh.Langs, []string{"es", "en"}) {
+		t.Errorf("on show %+v, want the alert in the zone's order es, en", sh)
+	}
+	// A tone and the speech in both languages.
+	if n := len(tp.speaker.Clips()); n < 3 {
+		t.Errorf("%d clips played, want the tone and two languages", n)
+	}
+	calls := tp.tts.Calls()
+	if len(calls) != 2 || calls[0].Text != "Riada" && calls[1].Text != "Riada" {
+		t.Errorf("speech synthesised: %+v", calls)
+	}
+
+	// A forged alert: a warning signed by a pole's key.
+	pole2 := loadMember(t, pki, "pole-2", trust.RoleDevice)
+	forger, _ := record.NewSigner(pole2.Key, pole2.Leaf.Raw, true, pole2.CityCA.Raw)
+	forged, err := record.Sign(&record.Record{Kind: record.KindAlert, Tier: record.TierWarning, Scope: record.ZoneScope("z1"),
+		Issued: now, Expires: now.Add(time.Hour), Origin: "pole-2", Seq: 1, Body: alertBody("en=Fake all clear")}, forger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.node.Publish(context.Background(), forged); err == nil {
+		t.Error("the gateway took a forged alert")
+	}
+	tp.Node().Deliver(mesh.Source{Link: "test"}, forged.Raw())
+	eventually(t, "the pole to refuse the forged alert", func() bool { return tp.refused.Load() > 0 })
+	if ok, _ := tp.Store().Has(forged.ID()); ok {
+		t.Error("the pole stored a forged alert")
+	}
+
+	// A brightness command for the pole.
+	g.publish(t, &record.Record{Kind: record.KindCommand, Tier: record.TierWarning, Scope: record.DeviceScope("pole-1"),
+		Issued: now, Expires: now.Add(time.Hour), Body: &record.Command{Action: "brightness", Value: 30}})
+	eventually(t, "the panel dimmed to 30 %", func() bool {
+		l := tp.panel.Levels()
+		return len(l) > 0 && l[len(l)-1].Brightness == 30
+	})
+
+	// The cancel: back to the clock.
+	g.publish(t, &record.Record{Kind: record.KindCancel, Tier: record.TierWarning, Scope: record.ZoneScope("z1"),
+		Issued: now, Expires: now.Add(time.Hour), Supersedes: []record.ID{alert.ID()}, Body: &record.Cancel{Reason: "water receding"}})
+	eventually(t, "the clock back on the panel", func() bool { sh := tp.Showing(); return sh.Record.IsZero() && sh.Frames > 0 })
+}
+
+// TestPoleOffline: a pole with no upstream at all keeps showing the
+// alerts in its cache after a restart, and refuses to start on a bad
+// configuration with every problem listed.
+func TestPoleOffline(t *testing.T) {
+	pki := fileCity(t)
+	g := startGateway(t, pki)
+	data := t.TempDir()
+	tp := startPole(t, g, data)
+	eventually(t, "the pole connected (its health report at the gateway)", func() bool {
+		es, _ := g.store.ByKind(record.KindHealth)
+		return len(es) > 0
+	})
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	alert := g.publish(t, &record.Record{Kind: record.KindAlert, Tier: record.TierIPAWS, Scope: record.City,
+		Issued: now, Expires: now.Add(48 * time.Hour), Body: alertBody("en=Shelter in place")})
+	eventually(t, "the alert in the pole's cache", func() bool { ok, _ := tp.Store().Has(alert.ID()); return ok })
+	if err := tp.stop(); err != nil {
+		t.Fatal(err)
+	}
+	// The gateway is gone: the pole restarts with nobody to talk to.
+	g.broker.Close()
+	tp2 := startPole(t, g, data)
+	eventually(t, "the cached alert on the panel after a restart with no link", func() bool {
+		return tp2.Showing().Record == alert.ID() && len(tp2.panel.Frames()) > 0
+	})
+	if r := tp2.ladder(); r != "offline" {
+		t.Errorf("rung %q, want offline", r)
+	}
+}

@@ -310,3 +310,21 @@ func checkBrokerURL(u string) error {
 	}
 	return nil
 }
+
+// CheckFiles checks that the files cfg names can be used: the PKI loads
+// and chains (the certificate is a device's, the key matches it), and the
+// gossip keyring reads. Validate first.
+func CheckFiles(cfg Config) error {
+	var es yamlconf.Errors
+	_, err := trust.LoadNode(trust.NodeFiles{RootCert: cfg.PKI.RootCert, Cert: cfg.PKI.Cert, Key: cfg.PKI.Key,
+		Field: func(f string) string { return "pki." + f }}, trust.RoleDevice, cfg.PKI.DeviceID, time.Now())
+	if err != nil {
+		es = append(es, cfg.sources.Problem("pki", "%v", err))
+	}
+	if cfg.Gossip.Enabled {
+		if _, err := gossip.ReadKeyring(cfg.Gossip.KeyringFile); err != nil {
+			es = append(es, cfg.sources.Problem("gossip.keyring_file", "%v", err))
+		}
+	}
+	return es.Err()
+}

@@ -89,6 +89,7 @@ func newRootCmd(e *env) *cobra.Command {
 		newAlertCmd(e),
 		newAuditCmd(e),
 		newBenchCmd(e),
+		newEdgeCmd(e),
 		newKeysCmd(e),
 		newRecordCmd(e),
 		newServerCmd(e),

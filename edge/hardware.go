@@ -64,17 +64,18 @@ func (p *Pole) openHardware() {
 	}
 
 	p.tts = p.opts.TTS
-	if p.tts == nil && p.cfg.Audio.Espeak != "" && p.cfg.Audio.Speak {
+	if p.tts != nil {
+		p.ttsReady.Store(true)
+	} else if p.cfg.Audio.Espeak != "" && p.cfg.Audio.Speak {
+		// espeak-ng is probed (two short runs) by Run, off the path to
+		// the first frame; until then the pole has no voices.
 		ec := audio.DefaultEspeakConfig()
 		ec.Binary, ec.Logger = p.cfg.Audio.Espeak, p.opts.Logger
 		e, err := audio.NewEspeak(ec)
-		if err == nil {
-			err = e.Init(context.Background())
-		}
 		if err != nil {
 			p.fault("speech", fmt.Sprintf("%v; tones only", err))
 		} else {
-			p.tts = e
+			p.tts, p.espeak = e, e
 		}
 	}
 	if p.tts != nil {
@@ -97,3 +98,19 @@ func (noPanel) Bounds() image.Rectangle        { return display.Bounds() }
 func (noPanel) Show(*image.RGBA) error         { return errNoPanel }
 func (noPanel) SetLevels(uint8, float64) error { return nil }
 func (noPanel) Close() error                   { return nil }
+
+// initSpeech probes espeak-ng, then tells the loop that speech can be
+// prepared.
+func (p *Pole) initSpeech(ctx context.Context, ready chan<- struct{}) {
+	if err := p.espeak.Init(ctx); err != nil {
+		if ctx.Err() == nil {
+			p.fault("speech", fmt.Sprintf("%v; tones only", err))
+		}
+		return
+	}
+	p.ttsReady.Store(true)
+	select {
+	case ready <- struct{}{}:
+	case <-ctx.Done():
+	}
+}

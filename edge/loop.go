@@ -53,11 +53,15 @@ func (p *Pole) Run(ctx context.Context) error {
 	}
 	acks := make(chan ackReq, 4096)
 	run("acks", func(ctx context.Context) error { p.sendAcks(ctx, acks); return nil })
+	speechReady := make(chan struct{}, 1)
+	if p.espeak != nil {
+		run("speech", func(ctx context.Context) error { p.initSpeech(ctx, speechReady); return nil })
+	}
 	plays := make(chan playReq, 16)
 	played := make(chan playDone, 16)
 	run("speaker", func(ctx context.Context) error { p.speak(ctx, plays, played); return nil })
 
-	err := p.loop(ctx, acks, plays, played)
+	err := p.loop(ctx, acks, plays, played, speechReady)
 	cancel(err)
 	wg.Wait()
 	p.notify("STOPPING=1")
@@ -84,7 +88,7 @@ func (p *Pole) onEvent(ev mesh.Event) {
 // loop is the pole's one goroutine that decides: what to show, what to
 // ack, what to say, when to report. It returns only when ctx ends or a
 // command asks for a restart.
-func (p *Pole) loop(ctx context.Context, acks chan<- ackReq, plays chan<- playReq, played <-chan playDone) error {
+func (p *Pole) loop(ctx context.Context, acks chan<- ackReq, plays chan<- playReq, played <-chan playDone, speechReady <-chan struct{}) error {
 	now := p.clock.Now()
 	frame := p.clock.NewTimer(0)
 	defer frame.Stop()
@@ -130,6 +134,8 @@ func (p *Pole) loop(ctx context.Context, acks chan<- ackReq, plays chan<- playRe
 			frame.Reset(max(next.Sub(now), time.Millisecond))
 		case d := <-played:
 			p.afterPlay(d, acks)
+		case <-speechReady:
+			reselect.Reset(0) // prepare the speech of what is cached
 		case <-levels.C():
 			now = p.clock.Now()
 			p.setLevels(now, st)

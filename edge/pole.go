@@ -90,6 +90,8 @@ type Pole struct {
 	screen   *screen
 	player   audio.Player
 	tts      SpeechEngine
+	espeak   *audio.Espeak // tts, when it is espeak-ng: probed by Run
+	ttsReady atomic.Bool   // tts can say which voices it has
 	speech   *audio.Library
 	sensors  SensorReader
 	acker    *Acker

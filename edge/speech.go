@@ -34,7 +34,7 @@ func speechTexts(a *record.Alert) map[string]string {
 // language and voice that can say it (a language without a voice falls
 // back to the next of the zone's list), each language once.
 func (p *Pole) spoken(s *Showable) []audio.Choice {
-	if p.tts == nil {
+	if p.tts == nil || !p.ttsReady.Load() {
 		return nil
 	}
 	zone := p.cfg.Languages.For(p.ident.Zone)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -82,5 +83,35 @@ func TestMainOutput(t *testing.T) {
 				t.Errorf("stderr (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestBenchEdge runs `cityarray bench edge` for real: it starts `cityarray
+// edge` processes (this test binary, acting as main) on a cache of signed
+// records with no link up, and each must put the cached alert on its panel.
+func TestBenchEdge(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts pole processes; skipped with testing.Short")
+	}
+	cmd := exec.Command(os.Args[0], "bench", "edge", "--runs", "2", "--records", "200", "--json")
+	cmd.Env = append(os.Environ(), beMain+"=1")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("bench edge: %v\n%s", err, stderr.String())
+	}
+	var got struct {
+		ColdStart float64   `json:"cold_start_ms"`
+		Runs      []float64 `json:"cold_start_runs_ms"`
+		Frame     float64   `json:"render_frame_us"`
+		Reshape   float64   `json:"render_reshape_us"`
+		RSS       float64   `json:"rss_mb"`
+		Records   int       `json:"records"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &got); err != nil {
+		t.Fatalf("%v: %s", err, stdout.String())
+	}
+	if len(got.Runs) != 2 || got.ColdStart <= 0 || got.Frame <= 0 || got.Reshape <= got.Frame || got.RSS <= 0 || got.Records != 200 {
+		t.Errorf("bench edge reported %+v", got)
 	}
 }

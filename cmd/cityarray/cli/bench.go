@@ -19,11 +19,12 @@ import (
 func newBenchCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Measure the mesh against its baseline on a simulated network, and the control server",
+		Short: "Measure the mesh against its baseline, the control server and a pole",
 	}
 	cmd.AddCommand(newBenchMeshCmd(e))
 	cmd.AddCommand(newBenchHealCmd(e))
 	cmd.AddCommand(newBenchServerCmd(e))
+	cmd.AddCommand(newBenchEdgeCmd(e))
 	return cmd
 }
 

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cityarray/cityarray/mesh"
+	"github.com/cityarray/cityarray/mesh/mqttlink"
 	"github.com/cityarray/cityarray/mesh/record"
 	"github.com/cityarray/cityarray/mesh/store"
 )
@@ -26,11 +28,18 @@ type ackKey struct {
 }
 
 // Acker signs the pole's own records (acks, health reports) with its
-// device key and hands them to the node, which stores them (crash-safe)
-// and queues them for the uplink. It sends each (record, state) ack once:
-// the ones already sent are read back from the store at start, so a
-// restart neither loses nor repeats them. Safe for concurrent use.
+// device key, puts them in the store's outbox for the uplinks (acks never
+// dropped, health as telemetry) and then hands them to the node, which
+// stores them and offers them to the gossip neighbours. The outbox entry
+// is written first, in its own fsync'd transaction, so that a power cut at
+// any instant cannot leave an ack stored but never sent (the uplinks are
+// told to leave these kinds out of what the node offers them: OwnUplink).
+// It sends each (record, state) ack once: the ones already sent are read
+// back from the store at start, so a restart does not repeat them (an ack
+// whose outbox entry was written just before a power cut is sent anyway,
+// and made again: upstream counts a state once). Safe for concurrent use.
 type Acker struct {
+	st     *store.Store
 	device string
 	signer record.Signer // kid only: acks must fit one packet
 	chain  record.Signer // with the chain: health reports, so that upstream learns the certificate
@@ -45,7 +54,7 @@ type Acker struct {
 // and the highest sequence number it used from st. kidSigner names the
 // device certificate by kid; chainSigner carries the chain.
 func NewAcker(device string, kidSigner, chainSigner record.Signer, pub Publisher, st *store.Store) (*Acker, error) {
-	a := &Acker{device: device, signer: kidSigner, chain: chainSigner, pub: pub, sent: map[ackKey]bool{}}
+	a := &Acker{st: st, device: device, signer: kidSigner, chain: chainSigner, pub: pub, sent: map[ackKey]bool{}}
 	for _, k := range []record.Kind{record.KindAck, record.KindHealth, record.KindTelemetry, record.KindAnomaly} {
 		err := st.PutSince(k, time.Time{}, func(e store.Entry) error {
 			if e.Origin != device {
@@ -104,6 +113,9 @@ func (a *Acker) Ack(ctx context.Context, rec record.ID, state record.AckState, r
 	a.mu.Unlock()
 	signed, err := record.Sign(r, a.signer)
 	if err == nil {
+		_, err = a.st.Enqueue(store.OutboxAck, signed.Raw())
+	}
+	if err == nil {
 		err = a.pub.Publish(ctx, signed)
 	}
 	if err != nil {
@@ -128,8 +140,19 @@ func (a *Acker) Health(ctx context.Context, h *record.Health, now time.Time, eve
 	if err != nil {
 		return fmt.Errorf("edge: health: %w", err)
 	}
+	if _, err := a.st.Enqueue(store.OutboxTelemetry, signed.Raw()); err != nil {
+		return fmt.Errorf("edge: health: %w", err)
+	}
 	if err := a.pub.Publish(ctx, signed); err != nil {
 		return fmt.Errorf("edge: health: %w", err)
 	}
 	return nil
+}
+
+// OwnUplink is the uplinks' policy for what the node offers them: the
+// pole's own uplink records, except acks and health reports, which the
+// Acker has put in the outbox itself.
+func OwnUplink(f mesh.Forward) bool {
+	k := f.Record.Kind
+	return f.From.Link == "" && mqttlink.Uplink(k) && k != record.KindAck && k != record.KindHealth
 }

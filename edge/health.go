@@ -30,14 +30,12 @@ func (p *Pole) ladder() string {
 	return "offline"
 }
 
-// cellularUplink is the cellular link's policy: the pole's own uplink
-// records, and only while no better rung carries them (cellular data
-// costs money and the gateway has them otherwise).
+// cellularUplink is the cellular link's policy for what the node offers:
+// as the gateway link's (OwnUplink), and only while no better rung
+// carries them (cellular data costs money and the gateway has them
+// otherwise). Its Drain holds the outbox the same way.
 func (p *Pole) cellularUplink(f mesh.Forward) bool {
-	if f.From.Link != "" || !mqttlink.Uplink(f.Record.Kind) {
-		return false
-	}
-	return p.ladder() == "cellular" || p.ladder() == "offline"
+	return OwnUplink(f) && (p.ladder() == "cellular" || p.ladder() == "offline")
 }
 
 // lastUpstream is the last contact with a gateway or the server.

@@ -178,7 +178,7 @@ func (p *Pole) open() error {
 func (p *Pole) openLinks(node *trust.Node) error {
 	if len(p.cfg.Uplink.Gateways) > 0 {
 		l, err := mqttlink.New(mqttlink.Config{Node: p.node, Name: "gateway", Brokers: p.cfg.Uplink.Gateways,
-			Certificate: node.TLS, Verifier: p.verifier, Clock: p.clock, Logger: p.opts.Logger})
+			Certificate: node.TLS, Verifier: p.verifier, Uplink: OwnUplink, Clock: p.clock, Logger: p.opts.Logger})
 		if err != nil {
 			return fmt.Errorf("edge: uplink: %w", err)
 		}
@@ -189,7 +189,8 @@ func (p *Pole) openLinks(node *trust.Node) error {
 	if len(p.cfg.Uplink.Cellular) > 0 {
 		l, err := mqttlink.New(mqttlink.Config{Node: p.node, Name: "cellular", Brokers: p.cfg.Uplink.Cellular,
 			Certificate: node.TLS, Verifier: p.verifier, BrokerRoles: []trust.Role{trust.RoleServer},
-			Uplink: p.cellularUplink, Clock: p.clock, Logger: p.opts.Logger})
+			Uplink: p.cellularUplink, Drain: func() bool { return p.ladder() == "cellular" },
+			Clock: p.clock, Logger: p.opts.Logger})
 		if err != nil {
 			return fmt.Errorf("edge: cellular uplink: %w", err)
 		}

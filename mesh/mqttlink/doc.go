@@ -151,7 +151,11 @@
 // each record once per link and both links drain the outbox, so records
 // go up both ways and are deduplicated by id upstream. Give the standby
 // link an Uplink that refuses what the connectivity ladder sends the
-// other way.
+// other way, and a Drain that holds its sends while the better link is
+// up. A program may also put its own records in the outbox itself
+// (store.Enqueue) in the same breath as it creates them, which closes the
+// crash window above (the pole's acks do: edge.Acker), and keep them out
+// of Offer with Uplink; every link drains them like the others.
 //
 // What a link sends by default: a device sends uplink kinds it published
 // itself; a gateway sends uplink kinds from any other link (its poles'

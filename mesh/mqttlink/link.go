@@ -33,6 +33,7 @@ const (
 	DefaultKeepAlive      = 30 * time.Second
 	DefaultWriteTimeout   = 10 * time.Second
 	DefaultExpiredGrace   = 10 * time.Minute
+	DefaultDrainEvery     = 5 * time.Second
 )
 
 // Config configures a client link.
@@ -65,6 +66,15 @@ type Config struct {
 	// the broker, replacing the role's default (see the package doc).
 	// Records that came from this link are never sent back.
 	Uplink func(mesh.Forward) bool
+	// Drain, if set, says whether the link may send the outbox's entries
+	// now (checked before each round of sends, and every few seconds
+	// while it says no). A standby link (a pole's cellular uplink) drains
+	// the outbox only while the better links are down; by default a
+	// connected link always drains it.
+	Drain func() bool
+	// DrainEvery is how often a link whose Drain says no asks again
+	// (default DefaultDrainEvery).
+	DrainEvery time.Duration
 	// Clock defaults to SystemClock.
 	Clock Clock
 	// Seed seeds the backoff jitter; 0 picks a random seed.
@@ -227,6 +237,7 @@ func New(cfg Config) (*Link, error) {
 	setDefault(&cfg.StableAfter, DefaultStableAfter)
 	setDefault(&cfg.ReceiptTimeout, DefaultReceiptTimeout)
 	setDefault(&cfg.ExpiredGrace, DefaultExpiredGrace)
+	setDefault(&cfg.DrainEvery, DefaultDrainEvery)
 	setDefault(&cfg.ConnectTimeout, DefaultConnectTimeout)
 	setDefault(&cfg.KeepAlive, DefaultKeepAlive)
 	setDefault(&cfg.WriteTimeout, DefaultWriteTimeout)

@@ -1,6 +1,7 @@
 package mqttlink_test
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/cityarray/cityarray/mesh/mqttlink"
 	"github.com/cityarray/cityarray/mesh/mqttlink/mqtttest"
 	"github.com/cityarray/cityarray/mesh/record"
+	"github.com/cityarray/cityarray/mesh/store"
 	"github.com/cityarray/cityarray/mesh/trust"
 )
 
@@ -55,6 +57,7 @@ func fast(cfg mqttlink.Config) mqttlink.Config {
 		cfg.ReceiptTimeout = 2 * time.Second
 	}
 	cfg.Seed = 1
+	cfg.DrainEvery = 20 * time.Millisecond
 	return cfg
 }
 
@@ -292,4 +295,32 @@ func TestQueuedWhileAway(t *testing.T) {
 	c.server.MustPublish(t, w)
 	link = startLink(t, pole, c.broker.URL())
 	mqtttest.Eventually(t, wait, "the queued warning at the pole", func() bool { return pole.Has(w.ID()) })
+}
+
+// TestDrain: a link whose Drain says no holds the outbox's entries (a
+// standby link while the better one is up), and sends them once it says
+// yes; an entry the program put in the outbox itself goes like the others.
+func TestDrain(t *testing.T) {
+	c := newCity(t)
+	pole := mqtttest.StartNode(t, c.pki, c.dir, c.pki.Device(t, "pole-1", "z1"))
+	var mu sync.Mutex
+	drain := false
+	link := startLinkConfig(t, pole, mqttlink.Config{Brokers: []string{c.broker.URL()},
+		Drain: func() bool { mu.Lock(); defer mu.Unlock(); return drain }})
+	mqtttest.Eventually(t, wait, "the pole to connect", link.Connected)
+	a := mqtttest.Ack(t, pole.Leaf, 1, record.IDOf([]byte("alert")))
+	pole.MustPublish(t, a)
+	own := mqtttest.Ack(t, pole.Leaf, 2, record.IDOf([]byte("alert 2")))
+	if _, err := pole.Store.Enqueue(store.OutboxAck, own.Raw()); err != nil {
+		t.Fatal(err)
+	}
+	mqtttest.Eventually(t, wait, "the ack in the outbox", func() bool { return pole.OutboxLen() == 2 })
+	if link.Stats().Published != 0 || c.server.Has(a.ID()) {
+		t.Fatalf("a link told not to drain published %d records", link.Stats().Published)
+	}
+	mu.Lock()
+	drain = true
+	mu.Unlock()
+	mqtttest.Eventually(t, wait, "both acks at the server", func() bool { return c.server.Has(a.ID()) && c.server.Has(own.ID()) })
+	mqtttest.Eventually(t, wait, "the outbox to empty", func() bool { return pole.OutboxLen() == 0 })
 }

@@ -35,6 +35,7 @@ func (l *Link) pump() {
 	resend := l.clock.NewTimer(time.Hour)
 	resend.Stop()
 	defer resend.Stop()
+	changed := l.store.OutboxChanged()
 	for {
 		var queue <-chan queued
 		if sess != nil {
@@ -71,6 +72,8 @@ func (l *Link) pump() {
 			l.publish(sess, q.topic, q.raw, false)
 		case <-resend.C():
 			dirty = true
+		case <-changed:
+			dirty = true // an entry some other part of the program enqueued
 		}
 		if dirty && sess != nil {
 			if next, ok := l.fill(w, sess); ok {
@@ -146,6 +149,10 @@ func (l *Link) load(w *window) {
 func (l *Link) fill(w *window, sess *session) (next time.Time, ok bool) {
 	l.load(w)
 	now := l.clock.Now()
+	if l.cfg.Drain != nil && !l.cfg.Drain() {
+		// Not this link's turn: look again in a while.
+		return now.Add(l.cfg.DrainEvery), true
+	}
 	for _, e := range w.bySeq {
 		due := e.sent.Add(l.cfg.ReceiptTimeout)
 		if e.sent.IsZero() || !now.Before(due) {

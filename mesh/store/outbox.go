@@ -100,7 +100,31 @@ func (s *Store) Enqueue(class OutboxClass, data []byte) (seq uint64, err error) 
 	if dropped > 0 {
 		s.log.Debug("outbox full: dropped the oldest telemetry", "dropped", dropped)
 	}
+	s.notifyOutbox()
 	return seq, nil
+}
+
+// OutboxChanged returns a channel that receives (without blocking the
+// store: a signal already pending is enough) after every Enqueue, so that
+// whoever drains the outbox (the MQTT links) learns of entries another part
+// of the program put there. Each call returns a new channel.
+func (s *Store) OutboxChanged() <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	s.watchMu.Lock()
+	s.watchers = append(s.watchers, ch)
+	s.watchMu.Unlock()
+	return ch
+}
+
+func (s *Store) notifyOutbox() {
+	s.watchMu.Lock()
+	defer s.watchMu.Unlock()
+	for _, ch := range s.watchers {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // Peek returns up to n of the oldest outbox entries, acks and telemetry

@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -119,6 +120,9 @@ type Store struct {
 	log  *slog.Logger
 
 	supRefused atomic.Int64 // supersessions refused by the tier and scope rule
+
+	watchMu  sync.Mutex
+	watchers []chan struct{} // OutboxChanged
 }
 
 // Bucket names. See doc.go for what each holds.

@@ -41,6 +41,11 @@ type Config struct {
 	// HealthEvery is how often the pole sends a health report (default
 	// 1m).
 	HealthEvery time.Duration `yaml:"health_every"`
+	// StatusListen, if set, serves the pole's status page there
+	// (/status.json, and the live panel under /panel/ when the display
+	// is simulated): for technicians on site and the demo. Keep it on
+	// loopback or the maintenance network.
+	StatusListen string `yaml:"status_listen"`
 
 	sources yamlconf.Sources
 }
@@ -288,6 +293,11 @@ func (c *Config) Validate() error {
 	}
 	if utf := []rune(c.Info.Message); len(utf) > record.MaxShortText {
 		bad("info.message", "%d characters, at most %d", len(utf), record.MaxShortText)
+	}
+	if c.StatusListen != "" {
+		if _, err := yamlconf.HostPort(c.StatusListen); err != nil {
+			bad("status_listen", "%v", err)
+		}
 	}
 	if c.HealthEvery < 5*time.Second || c.HealthEvery > time.Hour {
 		bad("health_every", "%v: want 5s to 1h", c.HealthEvery)

@@ -51,6 +51,9 @@ func (p *Pole) Run(ctx context.Context) error {
 			return p.gossip.Run(ctx)
 		})
 	}
+	if addr := p.cfg.StatusListen; addr != "" {
+		run("status page", func(ctx context.Context) error { return p.serveStatus(ctx, addr) })
+	}
 	acks := make(chan ackReq, 4096)
 	run("acks", func(ctx context.Context) error { p.sendAcks(ctx, acks); return nil })
 	speechReady := make(chan struct{}, 1)

@@ -2,6 +2,8 @@ package edge
 
 import (
 	"context"
+	"encoding/json"
+	"net/http/httptest"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -254,6 +256,16 @@ func TestPoleEndToEnd(t *testing.T) {
 	})
 	if sh := tp.Showing(); sh.Record != alert.ID() || !equalStrings(sh.Langs, []string{"es", "en"}) {
 		t.Errorf("on show %+v, want the alert in the zone's order es, en", sh)
+	}
+	// The status page says the same.
+	rec := httptest.NewRecorder()
+	tp.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/status.json", nil))
+	var st Status
+	if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil || rec.Code != 200 {
+		t.Fatalf("status.json: %d %v: %s", rec.Code, err, rec.Body)
+	}
+	if st.ID != "pole-1" || st.Zone != "z1" || st.Showing.Record != alert.ID() || st.Rung != "ethernet" {
+		t.Errorf("status %+v", st)
 	}
 	// A tone and the speech in both languages.
 	if n := len(tp.speaker.Clips()); n < 3 {

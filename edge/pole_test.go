@@ -3,8 +3,8 @@ package edge
 import (
 	"context"
 	"encoding/json"
-	"net/http/httptest"
 	"log/slog"
+	"net/http/httptest"
 	"path/filepath"
 	"sync"
 	"testing"

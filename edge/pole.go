@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -144,6 +145,9 @@ func (p *Pole) open() error {
 	if p.verifier, err = node.Verifier(p.cfg.PKI.TrustedClock, now); err != nil {
 		return fmt.Errorf("edge: %w", err)
 	}
+	if err := os.MkdirAll(p.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("edge: data_dir: %w", err)
+	}
 	if p.store, err = store.Open(filepath.Join(p.cfg.DataDir, RecordsFile), store.DefaultOptions()); err != nil {
 		return fmt.Errorf("edge: %w", err)
 	}
@@ -237,11 +241,11 @@ func (p *Pole) fault(component, what string) {
 
 // Showing is what a pole's panel shows.
 type Showing struct {
-	Record record.ID   // zero: informational content
-	Tier   record.Tier // of Record
-	Langs  []string    // the languages it rotates through
-	Lang   string      // the one on the panel now
-	Frames uint64      // frames shown since start
+	Record record.ID   `json:"record,omitzero"` // zero: informational content
+	Tier   record.Tier `json:"tier,omitzero"`   // of Record
+	Langs  []string    `json:"languages,omitempty"`
+	Lang   string      `json:"language,omitempty"` // the one on the panel now
+	Frames uint64      `json:"frames"`             // frames shown since start
 }
 
 // Showing returns what the panel shows now. Safe for concurrent use.

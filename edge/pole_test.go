@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -305,6 +306,11 @@ func TestPoleEndToEnd(t *testing.T) {
 	g.publish(t, &record.Record{Kind: record.KindCancel, Tier: record.TierWarning, Scope: record.ZoneScope("z1"),
 		Issued: now, Expires: now.Add(time.Hour), Supersedes: []record.ID{alert.ID()}, Body: &record.Cancel{Reason: "water receding"}})
 	eventually(t, "the clock back on the panel", func() bool { sh := tp.Showing(); return sh.Record.IsZero() && sh.Frames > 0 })
+	rec = httptest.NewRecorder()
+	tp.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/status.json", nil))
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"showing": {`) || strings.Contains(rec.Body.String(), `"record"`) {
+		t.Errorf("status.json with the clock on show: %d %s", rec.Code, rec.Body)
+	}
 }
 
 // TestPoleOffline: a pole with no upstream at all keeps showing the

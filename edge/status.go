@@ -46,11 +46,15 @@ func (p *Pole) Status() Status {
 func (p *Pole) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status.json", func(w http.ResponseWriter, r *http.Request) {
+		b, err := json.MarshalIndent(p.Status(), "", "  ")
+		if err != nil {
+			p.log.Error("status page", "err", err)
+			http.Error(w, "status: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(p.Status())
+		_, _ = w.Write(append(b, '\n'))
 	})
 	if sp := p.simPanel(); sp != nil {
 		mux.Handle("GET /panel/", http.StripPrefix("/panel", sp))

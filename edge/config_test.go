@@ -80,3 +80,29 @@ health_every: 1s
 		})
 	}
 }
+
+// FuzzConfig: any file decodes and validates or fails with a configuration
+// error, never a panic.
+func FuzzConfig(f *testing.F) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "edge.yaml"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(doc)
+	f.Add([]byte("languages: {zones: {z1: [en, 'zh-Hans']}}\ndisplay: {fps: -1}\n"))
+	f.Add([]byte("uplink: {gateways: ['tls://[::1]:1', 'tls://a:99999']}\n"))
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		cfg := DefaultConfig()
+		var src yamlconf.Sources
+		if err := yamlconf.Decode("f.yaml", doc, &cfg, &src); err != nil {
+			if !errors.Is(err, yamlconf.ErrConfig) {
+				t.Fatalf("Decode = %v", err)
+			}
+			return
+		}
+		cfg.sources = src
+		if err := cfg.Validate(); err != nil && !errors.Is(err, yamlconf.ErrConfig) {
+			t.Fatalf("Validate = %v", err)
+		}
+	})
+}

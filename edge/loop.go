@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cityarray/cityarray/hal/display"
 	"github.com/cityarray/cityarray/mesh"
 	"github.com/cityarray/cityarray/mesh/record"
 )
@@ -248,7 +249,11 @@ func (p *Pole) drawFrame(now time.Time, st *loopState, acks chan<- ackReq, plays
 	p.mu.Unlock()
 	if item != nil && !st.shownAcked[item.ID] {
 		st.shownAcked[item.ID] = true
-		p.ack(acks, item.ID, record.AckDisplayed, "")
+		if why := p.noPanel(); why != "" {
+			p.ack(acks, item.ID, record.AckFailed, why)
+		} else {
+			p.ack(acks, item.ID, record.AckDisplayed, "")
+		}
 		p.log.Info("showing", "record", item.ID.Short(), "tier", item.Tier, "languages", p.screen.langs)
 		p.maybePlay(item, st, plays)
 	}
@@ -256,6 +261,21 @@ func (p *Pole) drawFrame(now time.Time, st *loopState, acks chan<- ackReq, plays
 		p.fault("fonts", fmt.Sprintf("glyphs missing: %s", missingSummary(p.screen.missing)))
 	}
 	return next
+}
+
+// noPanel says why frames reach no panel (the "none" backend, configured
+// or fallen back to), or "" when they do.
+func (p *Pole) noPanel() string {
+	if p.disp == nil {
+		return ""
+	}
+	if st := p.disp.Status(); st.Backend == display.BackendNone {
+		if st.Fault != "" {
+			return "display: " + st.Fault
+		}
+		return "display: no panel (backend none)"
+	}
+	return ""
 }
 
 // displayFault is the display's own fault (a fallback in use), if any.

@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
@@ -340,5 +341,65 @@ func TestPoleOffline(t *testing.T) {
 	})
 	if r := tp2.ladder(); r != "offline" {
 		t.Errorf("rung %q, want offline", r)
+	}
+}
+
+// TestPoleFaults: a pole whose panel cannot be opened (HUB75 on a machine
+// without /dev/pio0), whose espeak-ng is missing and whose speaker fails
+// still starts, reports each fault in its health report, takes alerts and
+// acks them received, and acks them failed to display (with the reason)
+// rather than displayed.
+func TestPoleFaults(t *testing.T) {
+	pki := fileCity(t)
+	g := startGateway(t, pki)
+	cfg := DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.PKI.Dir, cfg.PKI.DeviceID = pki, "pole-1"
+	cfg.Uplink.Gateways = []string{"tls://" + g.broker.Addr().String()}
+	cfg.Display.Backend, cfg.Display.Fallback = "hub75", "none"
+	cfg.Display.HUB75.DevicePath = filepath.Join(t.TempDir(), "no-pio0")
+	cfg.Audio.Espeak = filepath.Join(t.TempDir(), "no-espeak-ng")
+	cfg.HealthEvery = 5 * time.Second
+	p, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler), Player: &audiotest.Sink{Err: errors.New("ALSA: no card")},
+		Sensors: &sensorstest.Reader{}, Notify: func(string) error { return nil }})
+	if err != nil {
+		t.Fatalf("New with broken hardware: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		p.Close()
+	}()
+	eventually(t, "the pole connected", func() bool { es, _ := g.store.ByKind(record.KindHealth); return len(es) > 0 })
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	alert := g.publish(t, &record.Record{Kind: record.KindAlert, Tier: record.TierWarning, Scope: record.ZoneScope("z1"),
+		Issued: now, Expires: now.Add(time.Hour), Body: alertBody("en=Flood")})
+	eventually(t, "received and failed acks at the gateway", func() bool {
+		a := g.acks(t, "pole-1")[alert.ID()]
+		_, r := a[record.AckReceived]
+		_, f := a[record.AckFailed]
+		return r && f
+	})
+	a := g.acks(t, "pole-1")[alert.ID()]
+	if _, d := a[record.AckDisplayed]; d || !strings.HasPrefix(a[record.AckFailed], "display: ") {
+		t.Errorf("acks %v: want failed with the display's reason, not displayed", a)
+	}
+	eventually(t, "the speaker's fault", func() bool { return p.Faults()["audio"] != "" })
+	faults := p.Faults()
+	for _, c := range []string{"display", "speech", "audio"} {
+		if faults[c] == "" {
+			t.Errorf("no %s fault in %v", c, faults)
+		}
+	}
+	if _, played := g.acks(t, "pole-1")[alert.ID()][record.AckPlayed]; played {
+		t.Error("acked played with a dead speaker")
+	}
+	if h := p.health(ctx, time.Now()); len(h.Faults) < 3 {
+		t.Errorf("health faults %v", h.Faults)
 	}
 }

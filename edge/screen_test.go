@@ -3,6 +3,7 @@ package edge
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,4 +124,40 @@ func equalStrings(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// TestScreenHostileText: text a record may carry (bidi overrides,
+// combining-mark floods, text at the record's limit) and text no record
+// may carry (10,000 characters, control characters, from a protocol's
+// parameters or a configured message) goes on the panel without a crash
+// and without stalling the loop.
+func TestScreenHostileText(t *testing.T) {
+	s, p := newTestScreen(t, []string{"en"}, strings.Repeat("Welcome ", 2000))
+	for _, text := range []string{
+		"\u202eFlood warning\u202c: move \u2066up\u2069",
+		"F" + strings.Repeat("\u0301", 89),
+		strings.Repeat("洪水", 45),
+		strings.Repeat("x", 10000),
+		"line\x00one\x1b[2J\ttwo\r\n",
+	} {
+		item := &Showable{ID: record.IDOf([]byte(text)), Tier: record.TierWarning, Alert: alertBody("en=" + text)}
+		if err := s.set(item, t0); err != nil {
+			t.Fatalf("%q: %v", text[:min(len(text), 20)], err)
+		}
+		for i := range 50 {
+			if _, err := s.draw(t0.Add(time.Duration(i) * 100 * time.Millisecond)); err != nil {
+				t.Fatalf("%q: %v", text[:min(len(text), 20)], err)
+			}
+		}
+	}
+	// The informational screen with a 16,000-character message.
+	if err := s.set(nil, t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.draw(t0); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(p.Frames()); n != 5*50+1 {
+		t.Errorf("%d frames shown, want %d", n, 5*50+1)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cityarray/cityarray/mesh"
+	"github.com/cityarray/cityarray/mesh/gossip"
 	"github.com/cityarray/cityarray/mesh/mqttlink"
 	"github.com/cityarray/cityarray/mesh/record"
 )
@@ -28,6 +29,38 @@ func (p *Pole) ladder() string {
 		return "cellular"
 	}
 	return "offline"
+}
+
+// neighbourRung remembers the rung a neighbour's latest health report
+// (gossiped) named, so that a pole knows whom to relay for.
+func (p *Pole) neighbourRung(origin, rung string) { p.rungs.Store(origin, rung) }
+
+// gatewayUplink is the gateway link's policy for what the node offers: the
+// pole's own records (OwnUplink), and the uplink records of a neighbour
+// that came by gossip while that neighbour has no uplink of its own (its
+// latest health report says it is on the mesh rung or below) and this
+// pole has one: the mesh rung of the ladder. Only such neighbours are
+// relayed for, so a zone whose poles all reach their gateway sends each
+// ack once; a neighbour's records reach the gateway through every pole
+// next to it that has an uplink, and the gateway keeps one copy.
+func (p *Pole) gatewayUplink(f mesh.Forward) bool {
+	if OwnUplink(f) {
+		return true
+	}
+	if f.From.Link != gossip.LinkName || !mqttlink.Uplink(f.Record.Kind) || f.Record.Origin == p.ident.ID {
+		return false
+	}
+	var rung any
+	if h, ok := f.Record.Body.(*record.Health); ok {
+		rung = h.Rung // the report itself says (and carries the chain upstream needs)
+	} else {
+		rung, _ = p.rungs.Load(f.Record.Origin)
+	}
+	switch rung {
+	case "ethernet", "wifi", nil:
+		return false // it sends its own (or it is a stranger)
+	}
+	return p.ladder() == "ethernet"
 }
 
 // cellularUplink is the cellular link's policy for what the node offers:

@@ -16,6 +16,9 @@ import (
 // (a new configuration, a reboot): the service manager starts it again.
 var ErrRestart = errors.New("edge: restart requested")
 
+// rungEvery is how often the loop looks at the ladder's rung.
+const rungEvery = 2 * time.Second
+
 // ackReq is an ack the loop wants sent.
 type ackReq struct {
 	rec    record.ID
@@ -82,6 +85,11 @@ func (p *Pole) onEvent(ev mesh.Event) {
 	if ev.Kind == mesh.EventRejected {
 		p.refused.Add(1)
 	}
+	if ev.Kind == mesh.EventAccepted && ev.Record != nil && ev.Record.Kind == record.KindHealth && ev.Record.Origin != p.ident.ID {
+		if h, ok := ev.Record.Body.(*record.Health); ok {
+			p.neighbourRung(ev.Record.Origin, h.Rung)
+		}
+	}
 	select {
 	case p.events <- ev:
 	default:
@@ -102,6 +110,11 @@ func (p *Pole) loop(ctx context.Context, acks chan<- ackReq, plays chan<- playRe
 	defer health.Stop()
 	levels := p.clock.NewTimer(0)
 	defer levels.Stop()
+	// The rung is watched: a pole that loses its uplink says so at once
+	// (its neighbours then relay for it), not at its next report.
+	rungCheck := p.clock.NewTimer(rungEvery)
+	defer rungCheck.Stop()
+	lastRung := ""
 	watchdog := p.clock.NewTimer(time.Hour)
 	defer watchdog.Stop()
 	dog := p.watchdogEvery()
@@ -116,6 +129,7 @@ func (p *Pole) loop(ctx context.Context, acks chan<- ackReq, plays chan<- playRe
 	// pole's certificate chain, which upstream needs to check the acks
 	// (they name the certificate by kid only, to fit one packet).
 	p.sendHealth(ctx, st)
+	lastRung = p.rung.Load().(string)
 	p.notify("READY=1")
 	p.log.Info("pole running", "id", p.ident.ID, "zone", p.ident.Zone)
 	for {
@@ -146,7 +160,16 @@ func (p *Pole) loop(ctx context.Context, acks chan<- ackReq, plays chan<- playRe
 			levels.Reset(time.Minute)
 		case <-health.C():
 			p.sendHealth(ctx, st)
+			lastRung = p.rung.Load().(string)
 			health.Reset(p.cfg.HealthEvery)
+		case <-rungCheck.C():
+			if r := p.ladder(); lastRung != "" && r != lastRung {
+				p.log.Info("uplink rung changed", "from", lastRung, "to", r)
+				p.sendHealth(ctx, st)
+				lastRung = r
+				health.Reset(p.cfg.HealthEvery)
+			}
+			rungCheck.Reset(rungEvery)
 		case <-watchdog.C():
 			p.notify("WATCHDOG=1")
 			watchdog.Reset(dog)

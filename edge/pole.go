@@ -101,6 +101,7 @@ type Pole struct {
 	missed  atomic.Bool // an event did not fit in events
 	refused atomic.Uint32
 	rung    atomic.Value // string: the ladder's rung carrying the uplink
+	rungs   sync.Map     // neighbour id → the rung its latest health report named
 
 	mu      sync.Mutex
 	faults  map[string]string // component → what is wrong and what the pole does instead
@@ -182,7 +183,7 @@ func (p *Pole) open() error {
 func (p *Pole) openLinks(node *trust.Node) error {
 	if len(p.cfg.Uplink.Gateways) > 0 {
 		l, err := mqttlink.New(mqttlink.Config{Node: p.node, Name: "gateway", Brokers: p.cfg.Uplink.Gateways,
-			Certificate: node.TLS, Verifier: p.verifier, Uplink: OwnUplink, Clock: p.clock, Logger: p.opts.Logger})
+			Certificate: node.TLS, Verifier: p.verifier, Uplink: p.gatewayUplink, Clock: p.clock, Logger: p.opts.Logger})
 		if err != nil {
 			return fmt.Errorf("edge: uplink: %w", err)
 		}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
+	"os"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -17,6 +19,7 @@ import (
 	"github.com/cityarray/cityarray/hal/sensors"
 	"github.com/cityarray/cityarray/hal/sensors/sensorstest"
 	"github.com/cityarray/cityarray/mesh"
+	"github.com/cityarray/cityarray/mesh/gossip"
 	"github.com/cityarray/cityarray/mesh/mqttbroker"
 	"github.com/cityarray/cityarray/mesh/record"
 	"github.com/cityarray/cityarray/mesh/store"
@@ -402,4 +405,69 @@ func TestPoleFaults(t *testing.T) {
 	if h := p.health(ctx, time.Now()); len(h.Faults) < 3 {
 		t.Errorf("health faults %v", h.Faults)
 	}
+}
+
+// TestMeshRung: a pole whose gateway link is down gets the alert from its
+// neighbour over gossip, and its acks reach the gateway through that
+// neighbour (the mesh rung of the ladder); the neighbour does not relay
+// for poles that reach the gateway themselves.
+func TestMeshRung(t *testing.T) {
+	pki := fileCity(t)
+	g := startGateway(t, pki)
+	keyring := filepath.Join(t.TempDir(), "gossip.keys")
+	if err := os.WriteFile(keyring, []byte("c2l4dGVlbiBieXRlIGtleSAwMTIzNDU2Nzg5MDEyMzQ=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A dead gateway address for pole-2.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "tls://" + ln.Addr().String()
+	ln.Close()
+	start := func(id, gateway string) *Pole {
+		cfg := DefaultConfig()
+		cfg.DataDir = t.TempDir()
+		cfg.PKI.Dir, cfg.PKI.DeviceID = pki, id
+		cfg.Uplink.Gateways = []string{gateway}
+		cfg.Gossip = gossip.FileConfig{Enabled: true, Bind: "127.0.0.1:0", KeyringFile: keyring}
+		cfg.Audio.Player, cfg.Audio.Espeak = "none", ""
+		cfg.HealthEvery = time.Hour
+		p, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler), Panel: displaytest.New(),
+			Sensors: &sensorstest.Reader{}, Notify: func(string) error { return nil }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- p.Run(ctx) }()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("%s: %v", id, err)
+			}
+			p.Close()
+		})
+		return p
+	}
+	connected := start("pole-1", "tls://"+g.broker.Addr().String())
+	cut := start("pole-2", dead)
+	if _, err := cut.gossip.Join([]string{connected.gossip.Memberlist().LocalNode().Address()}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "pole-2 on the mesh rung and pole-1 on ethernet", func() bool {
+		return cut.Status().Rung == "mesh" && connected.Status().Rung == "ethernet"
+	})
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	alert := g.publish(t, &record.Record{Kind: record.KindAlert, Tier: record.TierWarning, Scope: record.ZoneScope("z1"),
+		Issued: now, Expires: now.Add(time.Hour), Body: alertBody("en=Flood")})
+	eventually(t, "the alert on pole-2's panel, by gossip", func() bool { return cut.Showing().Record == alert.ID() })
+	eventually(t, "pole-2's displayed ack at the gateway, relayed by pole-1", func() bool {
+		_, ok := g.acks(t, "pole-2")[alert.ID()][record.AckDisplayed]
+		return ok
+	})
+	eventually(t, "pole-1's own displayed ack at the gateway", func() bool {
+		_, ok := g.acks(t, "pole-1")[alert.ID()][record.AckDisplayed]
+		return ok
+	})
 }

@@ -87,11 +87,16 @@ func (a *Acker) Sent(rec record.ID, state record.AckState) bool {
 	return a.sent[ackKey{rec, state}]
 }
 
-// nextSeq returns a sequence number above every one used, and at least
-// the time in milliseconds, so that numbers keep rising across restarts
-// even if the store lost the old records (a wiped cache).
+// nextSeq returns the next sequence number: one above the last, so that
+// records relayed out of order (an old ack behind a newer health report)
+// stay inside upstream's replay window (trust.DefaultReplayWindow
+// numbers). A pole whose store holds none of its records (new, or wiped)
+// starts at the time in milliseconds, far above any number it used before.
 func (a *Acker) nextSeq(now time.Time) uint64 {
-	a.seq = max(a.seq+1, uint64(now.UnixMilli()))
+	if a.seq == 0 {
+		a.seq = uint64(now.UnixMilli())
+	}
+	a.seq++
 	return a.seq
 }
 

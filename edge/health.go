@@ -10,6 +10,7 @@ import (
 	"github.com/cityarray/cityarray/mesh/gossip"
 	"github.com/cityarray/cityarray/mesh/mqttlink"
 	"github.com/cityarray/cityarray/mesh/record"
+	"github.com/cityarray/cityarray/mesh/store"
 )
 
 // The connectivity ladder (DESIGN §5): every link runs at once; the
@@ -31,9 +32,64 @@ func (p *Pole) ladder() string {
 	return "offline"
 }
 
-// neighbourRung remembers the rung a neighbour's latest health report
-// (gossiped) named, so that a pole knows whom to relay for.
-func (p *Pole) neighbourRung(origin, rung string) { p.rungs.Store(origin, rung) }
+// neighbourHealth remembers a neighbour's latest health report (gossiped):
+// its rung tells the pole whom to relay for.
+func (p *Pole) neighbourHealth(r *record.Record, h *record.Health) {
+	if old, ok := p.neighbours.Load(r.Origin); ok && old.(*record.Record).Seq >= r.Seq {
+		return
+	}
+	p.neighbours.Store(r.Origin, r)
+	prev, _ := p.rungs.Swap(r.Origin, h.Rung)
+	if !hasUplink(h.Rung) && (prev == nil || hasUplink(prev.(string))) {
+		// It has just lost its uplink: what it sent before we knew came
+		// by gossip and was not relayed; relay it now.
+		go p.relayBacklog(r.Origin)
+	}
+}
+
+// hasUplink reports whether a rung is a pole's own uplink to a gateway.
+func hasUplink(rung string) bool { return rung == "ethernet" || rung == "wifi" }
+
+// relayBacklog offers the gateway link the neighbour's uplink records of
+// the last hour that this pole holds.
+func (p *Pole) relayBacklog(origin string) {
+	if p.uplink == nil {
+		return
+	}
+	since := p.clock.Now().Add(-time.Hour)
+	for _, k := range []record.Kind{record.KindAck, record.KindTelemetry, record.KindAnomaly} {
+		err := p.store.PutSince(k, since, func(e store.Entry) error {
+			if e.Origin != origin {
+				return nil
+			}
+			r, err := e.Parse()
+			if err == nil {
+				p.uplink.Offer(mesh.Forward{Record: r, From: mesh.Source{Link: gossip.LinkName}})
+			}
+			return nil
+		})
+		if err != nil {
+			p.log.Warn("relaying a neighbour's backlog", "neighbour", origin, "err", err)
+		}
+	}
+}
+
+// relayHealth offers the gateway link the latest health report of every
+// neighbour without an uplink: the pole calls it when its own uplink comes
+// up, so that the gateway has their certificates (health reports carry
+// the chain) before their acks, which name the certificate by kid only.
+func (p *Pole) relayHealth() {
+	if p.uplink == nil {
+		return
+	}
+	p.neighbours.Range(func(_, v any) bool {
+		r := v.(*record.Record)
+		if h, ok := r.Body.(*record.Health); ok && !hasUplink(h.Rung) {
+			p.uplink.Offer(mesh.Forward{Record: r, From: mesh.Source{Link: gossip.LinkName}})
+		}
+		return true
+	})
+}
 
 // gatewayUplink is the gateway link's policy for what the node offers: the
 // pole's own records (OwnUplink), and the uplink records of a neighbour
@@ -56,8 +112,7 @@ func (p *Pole) gatewayUplink(f mesh.Forward) bool {
 	} else {
 		rung, _ = p.rungs.Load(f.Record.Origin)
 	}
-	switch rung {
-	case "ethernet", "wifi", nil:
+	if r, ok := rung.(string); !ok || hasUplink(r) {
 		return false // it sends its own (or it is a stranger)
 	}
 	return p.ladder() == "ethernet"

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cityarray/cityarray/hal/display"
 	"github.com/cityarray/cityarray/mesh"
+	"github.com/cityarray/cityarray/mesh/gossip"
 	"github.com/cityarray/cityarray/mesh/record"
 )
 
@@ -86,8 +87,8 @@ func (p *Pole) onEvent(ev mesh.Event) {
 		p.refused.Add(1)
 	}
 	if ev.Kind == mesh.EventAccepted && ev.Record != nil && ev.Record.Kind == record.KindHealth && ev.Record.Origin != p.ident.ID {
-		if h, ok := ev.Record.Body.(*record.Health); ok {
-			p.neighbourRung(ev.Record.Origin, h.Rung)
+		if h, ok := ev.Record.Body.(*record.Health); ok && ev.Source.Link == gossip.LinkName {
+			p.neighbourHealth(ev.Record, h)
 		}
 	}
 	select {
@@ -168,6 +169,9 @@ func (p *Pole) loop(ctx context.Context, acks chan<- ackReq, plays chan<- playRe
 				p.sendHealth(ctx, st)
 				lastRung = r
 				health.Reset(p.cfg.HealthEvery)
+				if r == "ethernet" {
+					p.relayHealth()
+				}
 			}
 			rungCheck.Reset(rungEvery)
 		case <-watchdog.C():

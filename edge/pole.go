@@ -97,11 +97,12 @@ type Pole struct {
 	sensors  SensorReader
 	acker    *Acker
 
-	events  chan mesh.Event
-	missed  atomic.Bool // an event did not fit in events
-	refused atomic.Uint32
-	rung    atomic.Value // string: the ladder's rung carrying the uplink
-	rungs   sync.Map     // neighbour id → the rung its latest health report named
+	events     chan mesh.Event
+	missed     atomic.Bool // an event did not fit in events
+	refused    atomic.Uint32
+	rung       atomic.Value // string: the ladder's rung carrying the uplink
+	rungs      sync.Map     // neighbour id → the rung its latest health report named
+	neighbours sync.Map     // neighbour id → its latest health report (*record.Record)
 
 	mu      sync.Mutex
 	faults  map[string]string // component → what is wrong and what the pole does instead

@@ -4,10 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -462,6 +463,27 @@ func TestMeshRung(t *testing.T) {
 	alert := g.publish(t, &record.Record{Kind: record.KindAlert, Tier: record.TierWarning, Scope: record.ZoneScope("z1"),
 		Issued: now, Expires: now.Add(time.Hour), Body: alertBody("en=Flood")})
 	eventually(t, "the alert on pole-2's panel, by gossip", func() bool { return cut.Showing().Record == alert.ID() })
+	defer func() {
+		if t.Failed() {
+			es, _ := g.store.ByKind(record.KindHealth)
+			var who []string
+			for _, e := range es {
+				who = append(who, e.Origin)
+			}
+			t.Logf("gateway: health from %v; counters %+v; pole-1 uplink %+v; pole-1 rungs of neighbours: %v", who, g.node.Counters(), connected.uplink.Stats(), func() string { r, _ := connected.rungs.Load("pole-2"); return fmt.Sprint(r) }())
+			ea, _ := cut.Store().ByKind(record.KindAck)
+			t.Logf("pole-2 acks stored: %d; pole-1 has pole-2 acks: %v", len(ea), func() int {
+				n := 0
+				es, _ := connected.Store().ByKind(record.KindAck)
+				for _, e := range es {
+					if e.Origin == "pole-2" {
+						n++
+					}
+				}
+				return n
+			}())
+		}
+	}()
 	eventually(t, "pole-2's displayed ack at the gateway, relayed by pole-1", func() bool {
 		_, ok := g.acks(t, "pole-2")[alert.ID()][record.AckDisplayed]
 		return ok

@@ -56,6 +56,11 @@ func (p *Pole) relayBacklog(origin string) {
 	if p.uplink == nil {
 		return
 	}
+	// Its health report first: it carries the certificate chain upstream
+	// needs to check the acks, which name the certificate by kid only.
+	if h, ok := p.neighbours.Load(origin); ok {
+		p.uplink.Offer(mesh.Forward{Record: h.(*record.Record), From: mesh.Source{Link: gossip.LinkName}})
+	}
 	since := p.clock.Now().Add(-time.Hour)
 	for _, k := range []record.Kind{record.KindAck, record.KindTelemetry, record.KindAnomaly} {
 		err := p.store.PutSince(k, since, func(e store.Entry) error {

@@ -1,6 +1,7 @@
 package mqttlink_test
 
 import (
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -323,4 +324,41 @@ func TestDrain(t *testing.T) {
 	mu.Unlock()
 	mqtttest.Eventually(t, wait, "both acks at the server", func() bool { return c.server.Has(a.ID()) && c.server.Has(own.ID()) })
 	mqtttest.Eventually(t, wait, "the outbox to empty", func() bool { return pole.OutboxLen() == 0 })
+}
+
+// TestOutboxOrder: the outbox goes out in the order it was filled, so that
+// a record naming its signer by kid only reaches the receiver after the
+// one that carried the signer's chain.
+func TestOutboxOrder(t *testing.T) {
+	c := newCity(t)
+	addr := c.broker.Addr().String()
+	pole, link := c.pole(t, "pole-1", c.broker.URL())
+	mqtttest.Eventually(t, wait, "the pole to connect", link.Connected)
+	c.broker.Close()
+	mqtttest.Eventually(t, wait, "the pole to notice", func() bool { return !link.Connected() })
+	var want []record.ID
+	for i := range 60 {
+		a := mqtttest.Ack(t, pole.Leaf, uint64(i+1), record.IDOf([]byte{byte(i)}))
+		pole.MustPublish(t, a)
+		want = append(want, a.ID())
+	}
+	mqtttest.Eventually(t, wait, "60 acks in the outbox", func() bool { return link.Stats().OutboxAcks == 60 })
+	for len(c.server.Accepted) > 0 {
+		<-c.server.Accepted
+	}
+	startBroker(t, c.server, addr)
+	var got []record.ID
+	for len(got) < len(want) {
+		select {
+		case id := <-c.server.Accepted:
+			got = append(got, id)
+		case <-time.After(wait):
+			t.Fatalf("%d of %d acks arrived", len(got), len(want))
+		}
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("ack %d arrived as number %d: the outbox went out of order", i, slices.Index(got, want[i]))
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package mqttlink
 
 import (
+	"slices"
 	"time"
 
 	"github.com/cityarray/cityarray/mesh/record"
@@ -153,7 +154,15 @@ func (l *Link) fill(w *window, sess *session) (next time.Time, ok bool) {
 		// Not this link's turn: look again in a while.
 		return now.Add(l.cfg.DrainEvery), true
 	}
-	for _, e := range w.bySeq {
+	// In outbox order: a record that names its signer by kid only must
+	// reach the receiver after the one that carried the signer's chain.
+	seqs := make([]uint64, 0, len(w.bySeq))
+	for seq := range w.bySeq {
+		seqs = append(seqs, seq)
+	}
+	slices.Sort(seqs)
+	for _, seq := range seqs {
+		e := w.bySeq[seq]
 		due := e.sent.Add(l.cfg.ReceiptTimeout)
 		if e.sent.IsZero() || !now.Before(due) {
 			l.publish(sess, e.topic, e.raw, e.tries > 0)

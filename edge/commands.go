@@ -68,7 +68,7 @@ func (p *Pole) handleEvent(ctx context.Context, ev mesh.Event, st *loopState, ac
 		if secs == 0 {
 			secs = defaultTestSeconds
 		}
-		st.testUntil, st.testIndex = now.Add(time.Duration(secs)*time.Second), 0
+		st.testStart, st.testUntil = now, now.Add(time.Duration(secs)*time.Second)
 	case "brightness":
 		st.brightness = int(cmd.Value)
 		p.setLevels(now, st)
@@ -147,10 +147,8 @@ func (p *Pole) setLevels(now time.Time, st *loopState) {
 // drawTestPattern shows the test patterns in turn, two seconds each.
 func (p *Pole) drawTestPattern(now time.Time, st *loopState) time.Time {
 	pats := display.Patterns()
-	left := st.testUntil.Sub(now)
-	i := int((time.Duration(len(pats))*2*time.Second - left%(time.Duration(len(pats))*2*time.Second)) / (2 * time.Second))
-	st.testIndex = i % len(pats)
-	display.DrawPattern(p.screen.frame, pats[st.testIndex])
+	i := int(now.Sub(st.testStart)/(2*time.Second)) % len(pats)
+	display.DrawPattern(p.screen.frame, pats[i])
 	if err := p.panel.Show(p.screen.frame); err != nil {
 		p.fault("display", err.Error())
 	}

@@ -155,6 +155,9 @@ func (p *Pole) health(ctx context.Context, now time.Time) *record.Health {
 		if r.Throttle != nil {
 			h.Throttled = r.Throttle.Raw
 		}
+		if r.UnderVoltage != nil && r.UnderVoltage.Alarm {
+			h.Throttled |= 1 // under-voltage now, as get_throttled's bit 0 says it
+		}
 		if len(r.Storage) > 0 {
 			h.FreeBytes = r.Storage[0].Available
 		}

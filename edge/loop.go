@@ -189,9 +189,9 @@ type loopState struct {
 	cands      []Showable
 	played     map[[32]byte]bool  // content already said aloud
 	shownAcked map[record.ID]bool // displayed acks queued this run
-	testUntil  time.Time          // a test pattern is on until then
-	testIndex  int
-	brightness int // a command's brightness override, -1 none
+	testStart  time.Time          // a test pattern went on then
+	testUntil  time.Time          // and is on until then
+	brightness int                // a command's brightness override, -1 none
 	volume     int
 }
 

@@ -493,3 +493,130 @@ func TestMeshRung(t *testing.T) {
 		return ok
 	})
 }
+
+// TestPoleCommands: the server's commands for this pole: a test pattern
+// (then back to what was on show), a config update (written where the
+// next start reads it, then a restart), a reboot (a restart, once: not
+// again when the command is seen after the restart); a config the pole
+// would not start with is refused; the watchdog is pinged.
+func TestPoleCommands(t *testing.T) {
+	pki := fileCity(t)
+	g := startGateway(t, pki)
+	data := t.TempDir()
+	cfg := DefaultConfig()
+	cfg.DataDir = data
+	cfg.PKI.Dir, cfg.PKI.DeviceID = pki, "pole-1"
+	cfg.Uplink.Gateways = []string{"tls://" + g.broker.Addr().String()}
+	cfg.Audio.Player, cfg.Audio.Espeak = "none", ""
+	cfg.HealthEvery = time.Hour
+	states := make(chan string, 256)
+	panel := displaytest.New()
+	run := func() (*Pole, chan error, context.CancelFunc) {
+		p, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler), Panel: panel, Sensors: &sensorstest.Reader{},
+			WatchdogEvery: 10 * time.Millisecond,
+			Notify: func(s string) error {
+				select {
+				case states <- s:
+				default:
+				}
+				return nil
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- p.Run(ctx) }()
+		return p, done, cancel
+	}
+	p, done, cancel := run()
+	eventually(t, "the pole connected", func() bool { es, _ := g.store.ByKind(record.KindHealth); return len(es) > 0 })
+	eventually(t, "a watchdog ping", func() bool {
+		for {
+			select {
+			case s := <-states:
+				if s == "WATCHDOG=1" {
+					return true
+				}
+			default:
+				return false
+			}
+		}
+	})
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	cmd := func(c *record.Command) *record.Record {
+		return g.publish(t, &record.Record{Kind: record.KindCommand, Tier: record.TierWarning, Scope: record.DeviceScope("pole-1"),
+			Issued: now, Expires: now.Add(time.Hour), Body: c})
+	}
+	// A test pattern: colour bars fill the panel (no black frame).
+	before := len(panel.Frames())
+	cmd(&record.Command{Action: "test-pattern", Value: 1})
+	eventually(t, "the test pattern", func() bool {
+		fs := panel.Frames()
+		for _, f := range fs[before:] {
+			lit := 0
+			for i := 0; i < len(f.Pix); i += 4 {
+				if f.Pix[i]|f.Pix[i+1]|f.Pix[i+2] != 0 {
+					lit++
+				}
+			}
+			if lit > len(f.Pix)/4*3/4 {
+				return true
+			}
+		}
+		return false
+	})
+	// A config the pole would refuse: no restart, a fault.
+	cmd(&record.Command{Action: "config", Config: []byte("display: {fps: 0}\n")})
+	eventually(t, "the config fault", func() bool { return strings.Contains(p.Faults()["config"], "display.fps") })
+	// A good config: written, then a restart.
+	cmd(&record.Command{Action: "config", Config: []byte("info: {message: Welcome to Testville}\n")})
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrRestart) {
+			t.Fatalf("Run after a config command = %v, want ErrRestart", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no restart after a config command")
+	}
+	cancel()
+	p.Close()
+	got, err := LoadConfig(writeTempConfig(t, cfg))
+	if err != nil || got.Info.Message != "Welcome to Testville" {
+		t.Fatalf("config after the command: %v, message %q", err, got.Info.Message)
+	}
+	// Restart: the config command is not run again; a reboot command is,
+	// once.
+	p, done, cancel = run()
+	defer func() { cancel(); <-done; p.Close() }()
+	eventually(t, "the pole connected again", func() bool { return p.Status().Rung == "ethernet" })
+	cmd(&record.Command{Action: "reboot"})
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrRestart) {
+			t.Fatalf("Run after a reboot command = %v, want ErrRestart", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no restart after a reboot command")
+	}
+	cancel()
+	p.Close()
+	p, done, cancel = run()
+	eventually(t, "the pole connected after the reboot", func() bool { return p.Status().Rung == "ethernet" })
+	select {
+	case err := <-done:
+		t.Fatalf("the pole restarted again (%v): a reboot command ran twice", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+}
+
+// writeTempConfig writes cfg's essentials as a file, for LoadConfig.
+func writeTempConfig(t *testing.T, cfg Config) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "edge.yaml")
+	doc := fmt.Sprintf("data_dir: %s\npki: {dir: %s, device_id: %s}\nuplink: {gateways: [%q]}\n", cfg.DataDir, cfg.PKI.Dir, cfg.PKI.DeviceID, cfg.Uplink.Gateways[0])
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

@@ -113,34 +113,8 @@ func (s *Store) ByKind(kind record.Kind) ([]Entry, error) {
 // for the others. An error from fn stops the walk and is returned.
 func (s *Store) PutSince(kind record.Kind, since time.Time, fn func(Entry) error) error {
 	sinceMs := since.UnixMilli()
-	prefix := []byte{byte(kind)}
 	err := s.view(func(t *txn) error {
-		c := t.kind.Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			if len(k) != len(prefix)+40 {
-				return fmt.Errorf("%w: index key of %d bytes under prefix %q", ErrCorrupt, len(k), prefix)
-			}
-			id := idAt(k, len(prefix)+8)
-			v := t.rec.Get(id[:])
-			if v == nil {
-				return fmt.Errorf("%w: an index names record %s, which is not stored", ErrCorrupt, id.Short())
-			}
-			h, err := decodeEntryHeader(v)
-			if err != nil {
-				return fmt.Errorf("record %s: %w", id.Short(), err)
-			}
-			if h.refreshed < sinceMs {
-				continue
-			}
-			e, err := decodeEntry(id, v)
-			if err != nil {
-				return err
-			}
-			if err := fn(e); err != nil {
-				return err
-			}
-		}
-		return nil
+		return t.walk(t.kind, []byte{byte(kind)}, func(h entryHeader) bool { return h.refreshed >= sinceMs }, fn)
 	})
 	if err != nil {
 		return fmt.Errorf("store: %s put since %v: %w", kind, since.UTC(), err)
@@ -153,50 +127,54 @@ func (s *Store) PutSince(kind record.Kind, since time.Time, fn func(Entry) error
 func (s *Store) scanScope(scope string) ([]Entry, error) {
 	var es []Entry
 	err := s.view(func(t *txn) error {
-		c := t.exp.Cursor()
-		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			if len(k) != 40 {
-				return fmt.Errorf("%w: expiry index key of %d bytes", ErrCorrupt, len(k))
-			}
-			id := idAt(k, 8)
-			v := t.rec.Get(id[:])
-			if v == nil {
-				return fmt.Errorf("%w: an index names record %s, which is not stored", ErrCorrupt, id.Short())
-			}
-			h, err := decodeEntryHeader(v)
-			if err != nil {
-				return fmt.Errorf("record %s: %w", id.Short(), err)
-			}
-			if h.scope != scope {
-				continue
-			}
-			e, err := decodeEntry(id, v)
-			if err != nil {
-				return err
-			}
+		return t.walk(t.exp, nil, func(h entryHeader) bool { return h.scope == scope }, func(e Entry) error {
 			es = append(es, e)
-		}
-		return nil
+			return nil
+		})
 	})
 	return es, err
+}
+
+// walk calls fn, in index order, with each record whose key in index is
+// prefix || expires || id and whose header passes keep (only the header is
+// decoded for the others).
+func (t *txn) walk(index *bolt.Bucket, prefix []byte, keep func(entryHeader) bool, fn func(Entry) error) error {
+	c := index.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if len(k) != len(prefix)+40 {
+			return fmt.Errorf("%w: index key of %d bytes under prefix %q", ErrCorrupt, len(k), prefix)
+		}
+		id := idAt(k, len(prefix)+8)
+		v := t.rec.Get(id[:])
+		if v == nil {
+			return fmt.Errorf("%w: an index names record %s, which is not stored", ErrCorrupt, id.Short())
+		}
+		h, err := decodeEntryHeader(v)
+		if err != nil {
+			return fmt.Errorf("record %s: %w", id.Short(), err)
+		}
+		if !keep(h) {
+			continue
+		}
+		e, err := decodeEntry(id, v)
+		if err != nil {
+			return err
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // prefixed returns the records whose index key is prefix || expires || id.
 func (s *Store) prefixed(bucket func(*txn) *bolt.Bucket, prefix []byte) ([]Entry, error) {
 	var es []Entry
 	err := s.view(func(t *txn) error {
-		c := bucket(t).Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			if len(k) != len(prefix)+40 {
-				return fmt.Errorf("%w: index key of %d bytes under prefix %q", ErrCorrupt, len(k), prefix)
-			}
-			e, err := t.entry(idAt(k, len(prefix)+8))
-			if err != nil {
-				return err
-			}
+		return t.walk(bucket(t), prefix, func(entryHeader) bool { return true }, func(e Entry) error {
 			es = append(es, e)
-		}
-		return nil
+			return nil
+		})
 	})
 	return es, err
 }

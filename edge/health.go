@@ -3,7 +3,10 @@ package edge
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/cityarray/cityarray/mesh"
@@ -15,7 +18,8 @@ import (
 
 // The connectivity ladder (DESIGN §5): every link runs at once; the
 // ladder says which one carries the pole's acks and health upstream, best
-// first. A pole whose gateway link is up uses it (ethernet); without it,
+// first. A pole whose gateway link is up uses it (ethernet, or wifi when
+// the route to the gateway leaves by a wireless interface); without it,
 // its gossip neighbours carry its records (mesh); without neighbours, the
 // cellular link to the server (cellular); with nothing, the outbox keeps
 // them until a rung comes back (offline). LoRa joins the ladder with the
@@ -23,7 +27,7 @@ import (
 func (p *Pole) ladder() string {
 	switch {
 	case p.uplink != nil && p.uplink.Connected():
-		return "ethernet"
+		return p.lanRung()
 	case p.gossip != nil && p.gossip.Memberlist().NumMembers() > 1:
 		return "mesh"
 	case p.cellular != nil && p.cellular.Connected():
@@ -120,7 +124,51 @@ func (p *Pole) gatewayUplink(f mesh.Forward) bool {
 	if r, ok := rung.(string); !ok || hasUplink(r) {
 		return false // it sends its own (or it is a stranger)
 	}
-	return p.ladder() == "ethernet"
+	return hasUplink(p.ladder())
+}
+
+// lanRung says whether the gateway link runs over WiFi or Ethernet: the
+// interface the route to the connected broker leaves by (a wireless one's
+// name starts with "wl", as Linux names them). It is worked out once per
+// broker.
+func (p *Pole) lanRung() string {
+	broker := p.uplink.Stats().Broker
+	if v, ok := p.lanRungs.Load(broker); ok {
+		return v.(string)
+	}
+	rung := "ethernet"
+	if u, err := url.Parse(broker); err == nil {
+		// A UDP "connection" sends nothing: it only picks the route.
+		if c, err := net.Dial("udp", u.Host); err == nil {
+			local := c.LocalAddr().(*net.UDPAddr).IP
+			c.Close()
+			if name := interfaceOf(local); strings.HasPrefix(name, "wl") {
+				rung = "wifi"
+			}
+		}
+	}
+	p.lanRungs.Store(broker, rung)
+	return rung
+}
+
+// interfaceOf returns the name of the interface that has ip, or "".
+func interfaceOf(ip net.IP) string {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return ""
+	}
+	for _, ifc := range ifs {
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
+				return ifc.Name
+			}
+		}
+	}
+	return ""
 }
 
 // cellularUplink is the cellular link's policy for what the node offers:

@@ -169,7 +169,7 @@ func (p *Pole) loop(ctx context.Context, acks chan<- ackReq, plays chan<- playRe
 				p.sendHealth(ctx, st)
 				lastRung = r
 				health.Reset(p.cfg.HealthEvery)
-				if r == "ethernet" {
+				if hasUplink(r) {
 					p.relayHealth()
 				}
 			}

@@ -103,6 +103,7 @@ type Pole struct {
 	rung       atomic.Value // string: the ladder's rung carrying the uplink
 	rungs      sync.Map     // neighbour id → the rung its latest health report named
 	neighbours sync.Map     // neighbour id → its latest health report (*record.Record)
+	lanRungs   sync.Map     // broker URL → "ethernet" or "wifi"
 
 	mu      sync.Mutex
 	faults  map[string]string // component → what is wrong and what the pole does instead

@@ -3,6 +3,7 @@ package edge
 import (
 	"crypto/ed25519"
 	"crypto/sha256"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -182,5 +183,16 @@ func TestInScope(t *testing.T) {
 		if got := InScope(scope, "pole-1", "z1"); got != want {
 			t.Errorf("InScope(%s) = %v", scope, got)
 		}
+	}
+}
+
+// TestInterfaceOf: the loopback address belongs to the loopback interface
+// (named lo on Linux, lo0 elsewhere); an address no interface has, none.
+func TestInterfaceOf(t *testing.T) {
+	if got := interfaceOf(net.ParseIP("127.0.0.1")); !strings.HasPrefix(got, "lo") {
+		t.Errorf("interfaceOf(127.0.0.1) = %q", got)
+	}
+	if got := interfaceOf(net.ParseIP("192.0.2.77")); got != "" {
+		t.Errorf("interfaceOf(TEST-NET address) = %q", got)
 	}
 }

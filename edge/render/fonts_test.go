@@ -135,7 +135,7 @@ func TestBitmapFontCorrupt(t *testing.T) {
 	good := embeddedAssets[assetUnifont]
 	for _, tc := range []struct{ name, data, want string }{
 		{"empty", "", "not a CAUF"},
-		{"magic", "XXXX" + good[4:], "not a CAUF"},
+		{"magic", "ABCD" + good[4:], "not a CAUF"},
 		{"version", good[:4] + "\x02\x00" + good[6:], "version 2"},
 		{"tables overrun", good[:8] + "\xff\xff\x0f\x00" + good[12:64], "overrun"},
 		{"bitmaps truncated", good[:len(good)/2], "bitmaps overrun"},

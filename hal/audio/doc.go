@@ -78,9 +78,8 @@
 //
 // [Open] returns a [Player]: "aplay" pipes a WAV to `aplay -q -t wav -`
 // and is pure Go, so it is the release build's player (CGO_ENABLED=0);
-// "oto" uses oto/v2 on ALSA and is built only with cgo and `-tags oto`
-// (oto needs cgo and ALSA headers; an opt-in tag keeps `go test -race`
-// and `go build` with cgo working on machines without libasound2-dev);
+// "oto" uses oto/v2 on ALSA and is built with cgo on Linux (it needs the
+// ALSA headers, Debian's libasound2-dev, which .ci/run installs);
 // "none" has no speaker; "auto" tries oto, then aplay. oto reports a
 // missing sound card only through Context.Err once its ready channel has
 // closed, so Open checks it there. audiotest.Sink captures clips in tests.

@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 	if mode := os.Getenv(helperEnv); mode != "" {
 		os.Exit(runHelper(mode))
 	}
-	// oto/v2 (built with -tags oto) starts a mixer goroutine that lives
+	// oto/v2 (built with cgo on Linux) starts a mixer goroutine that lives
 	// as long as the process; it is not ours to stop.
 	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/hajimehoshi/oto/v2/internal/mux.(*Mux).loop"))
 }

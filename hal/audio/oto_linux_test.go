@@ -1,4 +1,4 @@
-//go:build linux && cgo && oto
+//go:build linux && cgo
 
 package audio
 

@@ -1,4 +1,4 @@
-//go:build !(linux && cgo && oto)
+//go:build !(linux && cgo)
 
 package audio
 
@@ -8,7 +8,7 @@ import (
 )
 
 // openOto reports that this build has no oto player: oto/v2 needs cgo and
-// ALSA headers, so it is built only with `-tags oto` on Linux with cgo.
+// the ALSA headers, so it is built only on Linux with cgo.
 func openOto(PlayerConfig) (Player, error) {
-	return nil, fmt.Errorf("audio: oto: not in this build (needs linux, cgo and -tags oto): %w", errors.ErrUnsupported)
+	return nil, fmt.Errorf("audio: oto: not in this build (needs linux and cgo; CGO_ENABLED=0 builds play through aplay): %w", errors.ErrUnsupported)
 }

@@ -24,7 +24,7 @@ type Player interface {
 // Player kinds for PlayerConfig.Kind.
 const (
 	KindAuto  = "auto"  // oto when built in and working, else aplay
-	KindOto   = "oto"   // oto/v2 on ALSA; needs a build with cgo and the oto tag
+	KindOto   = "oto"   // oto/v2 on ALSA; needs a Linux build with cgo
 	KindAplay = "aplay" // pipe a WAV to `aplay -q -` (alsa-utils); pure Go
 	KindNone  = "none"  // no speaker: Play returns at once
 )

@@ -235,7 +235,7 @@ func (c *Config) Validate() error {
 	}
 	for name, urls := range map[string][]string{"uplink.gateways": c.Uplink.Gateways, "uplink.cellular": c.Uplink.Cellular} {
 		for i, u := range urls {
-			if err := checkBrokerURL(u); err != nil {
+			if err := yamlconf.BrokerURL(u); err != nil {
 				bad(fmt.Sprintf("%s[%d]", name, i), "%v", err)
 			}
 		}
@@ -303,22 +303,6 @@ func (c *Config) Validate() error {
 		bad("health_every", "%v: want 5s to 1h", c.HealthEvery)
 	}
 	return es.Err()
-}
-
-// checkBrokerURL checks a tls://host:port broker URL.
-func checkBrokerURL(u string) error {
-	scheme, rest, ok := strings.Cut(u, "://")
-	if !ok || !slices.Contains([]string{"tls", "ssl", "mqtts"}, scheme) {
-		return fmt.Errorf("%q: want tls://host:port (the uplink is always TLS)", u)
-	}
-	host, err := yamlconf.HostPort(rest)
-	if err != nil {
-		return err
-	}
-	if host == "" {
-		return fmt.Errorf("%q: no host", u)
-	}
-	return nil
 }
 
 // CheckFiles checks that the files cfg names can be used: the PKI loads

@@ -125,7 +125,28 @@ type Replica struct {
 	known    map[record.ID]int64 // accepted ids → expiry (Unix ms)
 	rejected *idRing             // recently rejected ids
 	counters Counters
+
+	// Orphans: records refused only because their signer's certificate
+	// was unknown (a kid-only ack that overtook the health report carrying
+	// the chain, on another path or out of order). They wait, by kid, for
+	// a record that brings the certificate, and are checked again then.
+	orphans     map[[32]byte][]orphan
+	orphanIDs   map[record.ID]bool
+	orphanCount int
 }
+
+// orphan is a record waiting for its signer's certificate.
+type orphan struct {
+	rec *record.Record
+	src Source
+	at  time.Time
+}
+
+// Orphan limits: how many records wait, and for how long.
+const (
+	maxOrphans = 1024
+	orphanTTL  = 10 * time.Minute
+)
 
 // NewReplica returns a replica that knows no records yet; call Know with
 // what the store holds before the first Receive.
@@ -141,6 +162,7 @@ func NewReplica(cfg ReplicaConfig) (*Replica, error) {
 		known:    map[record.ID]int64{},
 		rejected: newIDRing(cfg.MaxRejected),
 		counters: Counters{Rejected: map[trust.Reason]uint64{}, BytesIn: map[string]uint64{}},
+		orphans:  map[[32]byte][]orphan{}, orphanIDs: map[record.ID]bool{},
 	}, nil
 }
 
@@ -214,6 +236,9 @@ func (r *Replica) verify(rec *record.Record, src Source, now time.Time, out *Out
 			reason = trust.ReasonMalformed
 		}
 		r.reject(rec.ID(), rec, src, reason, err, out)
+		if reason == trust.ReasonUnknownSigner {
+			r.park(rec, src, now)
+		}
 		return
 	}
 	r.known[rec.ID()] = rec.Expires.UnixMilli()
@@ -222,6 +247,54 @@ func (r *Replica) verify(rec *record.Record, src Source, now time.Time, out *Out
 	out.Persist = append(out.Persist, rec)
 	out.Forward = append(out.Forward, Forward{Record: rec, From: src})
 	out.Events = append(out.Events, Event{Kind: EventAccepted, ID: rec.ID(), Record: rec, Source: src, Signers: vd.Signers})
+	r.adopt(rec, now, out)
+}
+
+// park keeps rec, refused for an unknown signer, until a record brings
+// the certificate its first unknown kid names.
+func (r *Replica) park(rec *record.Record, src Source, now time.Time) {
+	if r.orphanIDs[rec.ID()] || r.orphanCount >= maxOrphans {
+		return
+	}
+	for _, sig := range rec.Signatures() {
+		if len(sig.KID) != 32 {
+			continue
+		}
+		if _, ok := r.cfg.Verifier.Certificate(sig.KID); ok {
+			continue
+		}
+		kid := [32]byte(sig.KID)
+		r.orphans[kid] = append(r.orphans[kid], orphan{rec: rec, src: src, at: now})
+		r.orphanIDs[rec.ID()] = true
+		r.orphanCount++
+		return
+	}
+}
+
+// adopt checks again the orphans waiting for a certificate that accepted
+// brought (its signers' kids, now known to the verifier).
+func (r *Replica) adopt(accepted *record.Record, now time.Time, out *Output) {
+	if r.orphanCount == 0 {
+		return
+	}
+	for _, sig := range accepted.Signatures() {
+		if len(sig.KID) != 32 {
+			continue
+		}
+		kid := [32]byte(sig.KID)
+		waiting := r.orphans[kid]
+		if len(waiting) == 0 {
+			continue
+		}
+		delete(r.orphans, kid)
+		for _, o := range waiting {
+			delete(r.orphanIDs, o.rec.ID())
+			r.orphanCount--
+			if !r.Known(o.rec.ID()) {
+				r.verify(o.rec, o.src, now, out)
+			}
+		}
+	}
 }
 
 func (r *Replica) reject(id record.ID, rec *record.Record, src Source, reason trust.Reason, err error, out *Output) {
@@ -256,12 +329,29 @@ func (r *Replica) StoreFailed(rec *record.Record, err error, out *Output) {
 }
 
 // Tick forgets accepted ids that have expired at now (the store sweeps
-// their bytes); a peer offering one again gets it rejected as expired.
+// their bytes; a peer offering one again gets it rejected as expired), and
+// orphans that waited orphanTTL for their certificate.
 func (r *Replica) Tick(now time.Time) {
 	ms := now.UnixMilli()
 	for id, exp := range r.known {
 		if exp <= ms {
 			delete(r.known, id)
+		}
+	}
+	for kid, os := range r.orphans {
+		kept := os[:0]
+		for _, o := range os {
+			if now.Sub(o.at) < orphanTTL {
+				kept = append(kept, o)
+				continue
+			}
+			delete(r.orphanIDs, o.rec.ID())
+			r.orphanCount--
+		}
+		if len(kept) == 0 {
+			delete(r.orphans, kid)
+		} else {
+			r.orphans[kid] = kept
 		}
 	}
 }

@@ -156,3 +156,51 @@ func TestIDRingBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestReplicaOrphans: a record that names its signer by kid alone and
+// arrives before the record carrying the signer's chain is refused for an
+// unknown signer, kept, and accepted as soon as the chain arrives; one
+// whose chain never comes is forgotten after orphanTTL.
+func TestReplicaOrphans(t *testing.T) {
+	r := newReplica(t)
+	p := testPKI()
+	kidOnly := record.Signer{Key: p.server.Key, KID: p.server.KID}
+	sign := func(s record.Signer, seq uint64) *record.Record {
+		t.Helper()
+		rec, err := record.Sign(&record.Record{Kind: record.KindAlert, Tier: record.TierWarning, Scope: record.ZoneScope("z1"),
+			Issued: t0, Expires: t0.Add(time.Hour), Origin: "server-1", Seq: seq,
+			Body: &record.Alert{Texts: map[string]record.AlertText{"en": {Short: "Flood"}}, Severity: "Severe", Urgency: "Immediate", Certainty: "Observed", Category: "Met"}}, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rec
+	}
+	early := sign(kidOnly, 2)
+	withChain := sign(p.server, 1)
+	src := Source{Link: "mqtt", Peer: "gw-1"}
+
+	var out Output
+	r.Receive(src, early.Raw(), t0, &out)
+	if diff := cmp.Diff([]string{"rejected:unknown-signer"}, eventKinds(out)); diff != "" {
+		t.Fatalf("the early record (-want +got):\n%s", diff)
+	}
+	out = Output{}
+	r.Receive(src, withChain.Raw(), t0.Add(time.Second), &out)
+	if diff := cmp.Diff([]string{"accepted", "accepted"}, eventKinds(out)); diff != "" {
+		t.Fatalf("when the chain arrives (-want +got):\n%s", diff)
+	}
+	if len(out.Persist) != 2 || out.Persist[1].ID() != early.ID() || out.Forward[1].From != src {
+		t.Errorf("the orphan was not stored and forwarded from its own source: %+v", out)
+	}
+
+	// An orphan whose chain never comes is forgotten.
+	r2 := newReplica(t)
+	r2.Receive(src, early.Raw(), t0, &Output{})
+	if r2.orphanCount != 1 {
+		t.Fatalf("%d orphans, want 1", r2.orphanCount)
+	}
+	r2.Tick(t0.Add(orphanTTL))
+	if r2.orphanCount != 0 || len(r2.orphans) != 0 || len(r2.orphanIDs) != 0 {
+		t.Errorf("after orphanTTL: %d orphans left", r2.orphanCount)
+	}
+}

@@ -57,3 +57,20 @@ func HostName(h string) bool {
 	}
 	return true
 }
+
+// BrokerURL checks an MQTT broker URL of the city: tls://host:port (ssl://
+// and mqtts:// are the same); the links are always TLS.
+func BrokerURL(u string) error {
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok || (scheme != "tls" && scheme != "ssl" && scheme != "mqtts") {
+		return fmt.Errorf("%q: want tls://host:port (the links are always TLS)", u)
+	}
+	host, err := HostPort(rest)
+	if err != nil {
+		return err
+	}
+	if host == "" {
+		return fmt.Errorf("%q: no host", u)
+	}
+	return nil
+}

@@ -1,0 +1,160 @@
+package gateway
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cityarray/cityarray/mesh/gossip"
+	"github.com/cityarray/cityarray/mesh/mqttbroker"
+	"github.com/cityarray/cityarray/mesh/trust"
+	"github.com/cityarray/cityarray/mesh/yamlconf"
+)
+
+// Config is a zone gateway's configuration: the YAML file `cityarray
+// gateway --config FILE` reads. Start from DefaultConfig; LoadConfig
+// overlays a file; Validate checks the result. Relative paths are taken
+// from the file's directory. docs/gateway.yaml is a documented example.
+type Config struct {
+	// DataDir holds what the gateway writes: the record store (the zone
+	// cache and the outbox to the server), the verifier's state, the gossip
+	// peers.
+	DataDir string `yaml:"data_dir"`
+	// PKI names the gateway's certificate and the city's.
+	PKI PKIConfig `yaml:"pki"`
+	// MQTT is the broker the zone's poles connect to.
+	MQTT MQTTConfig `yaml:"mqtt"`
+	// Server is the bridge to the control server.
+	Server ServerConfig `yaml:"server"`
+	// Gossip makes the gateway a member of its zone's mesh.
+	Gossip gossip.FileConfig `yaml:"gossip"`
+	// HealthEvery is how often the gateway reports its own health (default
+	// 1m).
+	HealthEvery time.Duration `yaml:"health_every"`
+
+	sources yamlconf.Sources
+}
+
+// PKIConfig names the gateway's certificate files (as `cityarray keys
+// issue --role gateway` writes them).
+type PKIConfig struct {
+	// Dir, if set, fills the paths left empty: Dir/root.pem,
+	// Dir/<gateway_id>.pem and Dir/<gateway_id>.key.
+	Dir       string `yaml:"dir"`
+	GatewayID string `yaml:"gateway_id"`
+	RootCert  string `yaml:"root_cert"`
+	// Cert is the gateway's certificate (leaf, then city CA); Key its
+	// Ed25519 key, unencrypted (a gateway starts unattended), mode 0600.
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+	// TrustedClock says the gateway's clock is right (NTP). Default true.
+	TrustedClock bool `yaml:"trusted_clock"`
+}
+
+// MQTTConfig is the zone broker.
+type MQTTConfig struct {
+	// Listen is the TLS address poles connect to (default ":8883").
+	Listen string `yaml:"listen"`
+	// MessageExpiry is how long messages wait for a pole that is away
+	// (default 72h, at least 48h: the poles' cache lifetime).
+	MessageExpiry time.Duration `yaml:"message_expiry"`
+}
+
+// ServerConfig is the bridge to the control server.
+type ServerConfig struct {
+	// Brokers are the control server's MQTT URLs (tls://host:port), in
+	// order of preference. Required.
+	Brokers []string `yaml:"brokers"`
+	// Cellular are the same over the cellular interface: used only while
+	// the primary uplink is down.
+	Cellular []string `yaml:"cellular"`
+}
+
+// DefaultConfig is a gateway with its defaults.
+func DefaultConfig() Config {
+	return Config{
+		DataDir:     "/var/lib/cityarray/gateway",
+		PKI:         PKIConfig{TrustedClock: true},
+		MQTT:        MQTTConfig{Listen: mqttbroker.DefaultAddress, MessageExpiry: mqttbroker.DefaultMessageExpiry},
+		Gossip:      gossip.FileConfig{Bind: gossip.DefaultBind},
+		HealthEvery: time.Minute,
+	}
+}
+
+// LoadConfig reads the YAML file at path over DefaultConfig, strictly
+// (unknown keys, wrong types and a second document are errors carrying
+// FILE:LINE). It does not validate: call Validate.
+func LoadConfig(path string) (Config, error) {
+	cfg := DefaultConfig()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("%w: %w", yamlconf.ErrConfig, err)
+	}
+	if err := yamlconf.Decode(path, data, &cfg, &cfg.sources); err != nil {
+		return cfg, err
+	}
+	dir := filepath.Dir(path)
+	for _, p := range []*string{&cfg.DataDir, &cfg.PKI.Dir, &cfg.PKI.RootCert, &cfg.PKI.Cert, &cfg.PKI.Key, &cfg.Gossip.KeyringFile} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	return cfg, nil
+}
+
+// SetSource records that field was set by source (a flag).
+func (c *Config) SetSource(field, source string) { c.sources.Set(field, source) }
+
+// Validate fills the paths that default from pki.dir and reports every
+// problem with its FILE:LINE (or flag); errors.Is(err, yamlconf.ErrConfig)
+// holds.
+func (c *Config) Validate() error {
+	if d := c.PKI.Dir; d != "" {
+		def := func(p *string, name string) {
+			if *p == "" {
+				*p = filepath.Join(d, name)
+			}
+		}
+		def(&c.PKI.RootCert, trust.RootCertFile)
+		if c.PKI.GatewayID != "" {
+			def(&c.PKI.Cert, c.PKI.GatewayID+".pem")
+			def(&c.PKI.Key, c.PKI.GatewayID+".key")
+		}
+	}
+	var es yamlconf.Errors
+	bad := func(field, format string, args ...any) { es = append(es, c.sources.Problem(field, format, args...)) }
+	if c.DataDir == "" {
+		bad("data_dir", "required: the directory for the gateway's files")
+	}
+	for _, f := range []struct{ field, v, what string }{
+		{"pki.root_cert", c.PKI.RootCert, "the city root certificate (or pki.dir)"},
+		{"pki.cert", c.PKI.Cert, "the gateway's certificate (or pki.dir and pki.gateway_id)"},
+		{"pki.key", c.PKI.Key, "the gateway's key (or pki.dir and pki.gateway_id)"},
+	} {
+		if f.v == "" {
+			bad(f.field, "required: %s", f.what)
+		}
+	}
+	if _, err := yamlconf.HostPort(c.MQTT.Listen); err != nil {
+		bad("mqtt.listen", "%v", err)
+	}
+	if c.MQTT.MessageExpiry < mqttbroker.MinMessageExpiry {
+		bad("mqtt.message_expiry", "%v: at least %v, the time a pole caches alerts", c.MQTT.MessageExpiry, mqttbroker.MinMessageExpiry)
+	}
+	if len(c.Server.Brokers) == 0 {
+		bad("server.brokers", "required: the control server's MQTT address, tls://host:port")
+	}
+	for name, urls := range map[string][]string{"server.brokers": c.Server.Brokers, "server.cellular": c.Server.Cellular} {
+		for i, u := range urls {
+			if err := yamlconf.BrokerURL(u); err != nil {
+				bad(fmt.Sprintf("%s[%d]", name, i), "%v", err)
+			}
+		}
+	}
+	es = append(es, c.Gossip.Problems("gossip", c.sources)...)
+	if c.HealthEvery < 5*time.Second || c.HealthEvery > time.Hour {
+		bad("health_every", "%v: want 5s to 1h", c.HealthEvery)
+	}
+	return es.Err()
+}

@@ -1,0 +1,228 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"github.com/cityarray/cityarray/mesh"
+	"github.com/cityarray/cityarray/mesh/clock"
+	"github.com/cityarray/cityarray/mesh/gossip"
+	"github.com/cityarray/cityarray/mesh/mqttbroker"
+	"github.com/cityarray/cityarray/mesh/mqttlink"
+	"github.com/cityarray/cityarray/mesh/record"
+	"github.com/cityarray/cityarray/mesh/store"
+	"github.com/cityarray/cityarray/mesh/trust"
+)
+
+// Files a gateway keeps in its data directory.
+const (
+	RecordsFile    = "records.db"
+	TrustStateFile = "trust-state.json"
+	GossipPeers    = "gossip-peers.json"
+)
+
+// Options are what a program embedding a gateway may replace.
+type Options struct {
+	Logger  *slog.Logger
+	Clock   clock.Clock // default clock.System
+	Version string
+	// Memberlist is the base memberlist configuration (tests tune its
+	// timing); nil uses memberlist's LAN defaults.
+	Memberlist *memberlist.Config
+}
+
+// Gateway is a running zone gateway: a mesh node with the zone's broker,
+// the bridge to the control server and the zone's gossip membership.
+type Gateway struct {
+	cfg   Config
+	opts  Options
+	log   *slog.Logger
+	clock clock.Clock
+
+	ident    trust.Identity
+	node     *mesh.Node
+	store    *store.Store
+	verifier *trust.Verifier
+	broker   *mqttbroker.Broker
+	bridge   *mqttlink.Link
+	cellular *mqttlink.Link
+	gossip   *gossip.Link
+	signer   record.Signer // advisories, its own health
+
+	start   time.Time
+	closers []func() error
+	mu      sync.Mutex
+	seq     uint64 // the last sequence number the gateway signed
+}
+
+// New builds a gateway from cfg: it loads the PKI (a gateway certificate),
+// opens the store and the node, starts the zone broker and the bridge to
+// the server, and joins the gossip mesh if configured.
+func New(cfg Config, opts Options) (*Gateway, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.System{}
+	}
+	g := &Gateway{cfg: cfg, opts: opts, log: opts.Logger.With("component", "gateway"), clock: opts.Clock}
+	g.start = g.clock.Now()
+	if err := g.open(); err != nil {
+		return nil, errors.Join(err, g.Close())
+	}
+	return g, nil
+}
+
+func (g *Gateway) open() error {
+	now := g.clock.Now()
+	n, err := trust.LoadNode(trust.NodeFiles{RootCert: g.cfg.PKI.RootCert, Cert: g.cfg.PKI.Cert, Key: g.cfg.PKI.Key,
+		Field: func(f string) string { return "pki." + f }}, trust.RoleGateway, g.cfg.PKI.GatewayID, now)
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	g.ident = n.Identity
+	if g.verifier, err = n.Verifier(g.cfg.PKI.TrustedClock, now); err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	if g.signer, err = record.NewSigner(n.Key, n.Leaf.Raw, true, n.CityCA.Raw); err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	if err := os.MkdirAll(g.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("gateway: data_dir: %w", err)
+	}
+	if g.store, err = store.Open(filepath.Join(g.cfg.DataDir, RecordsFile), store.DefaultOptions()); err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	g.closers = append(g.closers, g.store.Close)
+	if g.seq, err = g.lastSeq(); err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	if g.node, err = mesh.NewNode(mesh.NodeConfig{ID: g.ident.ID, Store: g.store, Verifier: g.verifier,
+		StatePath: filepath.Join(g.cfg.DataDir, TrustStateFile), Clock: g.clock, Logger: g.opts.Logger}); err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	if g.broker, err = mqttbroker.New(mqttbroker.Config{Node: g.node, Address: g.cfg.MQTT.Listen, Certificate: n.TLS,
+		Verifier: g.verifier, Clock: g.clock, MessageExpiry: g.cfg.MQTT.MessageExpiry, Logger: g.opts.Logger}); err != nil {
+		return fmt.Errorf("gateway: zone broker on %s: %w", g.cfg.MQTT.Listen, err)
+	}
+	g.closers = append(g.closers, g.broker.Close)
+	if g.bridge, err = mqttlink.New(mqttlink.Config{Node: g.node, Name: "server", Brokers: g.cfg.Server.Brokers,
+		Certificate: n.TLS, Verifier: g.verifier, BrokerRoles: []trust.Role{trust.RoleServer}, Clock: g.clock, Logger: g.opts.Logger}); err != nil {
+		return fmt.Errorf("gateway: bridge to the server: %w", err)
+	}
+	g.closers = append(g.closers, g.bridge.Close)
+	if len(g.cfg.Server.Cellular) > 0 {
+		if g.cellular, err = mqttlink.New(mqttlink.Config{Node: g.node, Name: "cellular", Brokers: g.cfg.Server.Cellular,
+			Certificate: n.TLS, Verifier: g.verifier, BrokerRoles: []trust.Role{trust.RoleServer},
+			Drain: func() bool { return !g.bridge.Connected() }, Clock: g.clock, Logger: g.opts.Logger}); err != nil {
+			return fmt.Errorf("gateway: cellular bridge: %w", err)
+		}
+		g.closers = append(g.closers, g.cellular.Close)
+	}
+	if g.cfg.Gossip.Enabled {
+		keys, err := gossip.ReadKeyring(g.cfg.Gossip.KeyringFile)
+		if err != nil {
+			return fmt.Errorf("gateway: %w", err)
+		}
+		label := g.cfg.Gossip.Label
+		if label == "" {
+			label = n.City
+		}
+		if g.gossip, err = gossip.New(gossip.Config{Node: g.node, Verifier: g.verifier, Cert: n.Leaf, Key: n.Key,
+			Memberlist: g.cfg.Gossip.Memberlist(g.opts.Memberlist), Keys: keys, Label: label,
+			SnapshotPath: filepath.Join(g.cfg.DataDir, GossipPeers), Logger: g.opts.Logger}); err != nil {
+			return fmt.Errorf("gateway: gossip on %s: %w", g.cfg.Gossip.Bind, err)
+		}
+		g.node.AddLink(g.gossip)
+		g.closers = append(g.closers, g.gossip.Close)
+	}
+	return nil
+}
+
+// Run runs the gateway until ctx ends: the node, the gossip link and its
+// own health reports.
+func (g *Gateway) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	run := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil && ctx.Err() == nil {
+				g.log.Error("stopped", "part", name, "err", err)
+				cancel(fmt.Errorf("gateway: %s: %w", name, err))
+			}
+		}()
+	}
+	run("node", g.node.Run)
+	if g.gossip != nil {
+		run("gossip", func(ctx context.Context) error {
+			if peers := g.cfg.Gossip.Peers; len(peers) > 0 {
+				if _, err := g.gossip.Join(peers); err != nil {
+					g.log.Warn("gossip: no peer reached yet; the re-join loop keeps trying", "err", err)
+				}
+			}
+			return g.gossip.Run(ctx)
+		})
+	}
+	g.log.Info("gateway running", "id", g.ident.ID, "zone", g.ident.Zone, "mqtt", g.broker.URL())
+	health := g.clock.NewTimer(0)
+	defer health.Stop()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-health.C():
+			g.sendHealth(ctx)
+			health.Reset(g.cfg.HealthEvery)
+		}
+	}
+	cancel(nil)
+	wg.Wait()
+	if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) {
+		return c
+	}
+	return nil
+}
+
+// Identity returns the gateway's identity.
+func (g *Gateway) Identity() trust.Identity { return g.ident }
+
+// Node returns the gateway's mesh node.
+func (g *Gateway) Node() *mesh.Node { return g.node }
+
+// Store returns the gateway's record store (the zone cache).
+func (g *Gateway) Store() *store.Store { return g.store }
+
+// BrokerURL is where the zone's poles connect.
+func (g *Gateway) BrokerURL() string { return g.broker.URL() }
+
+// ServerConnected reports whether the bridge to the server is up.
+func (g *Gateway) ServerConnected() bool {
+	return g.bridge.Connected() || (g.cellular != nil && g.cellular.Connected())
+}
+
+// Close releases what New opened, in reverse order.
+func (g *Gateway) Close() error {
+	var errs []error
+	for i := len(g.closers) - 1; i >= 0; i-- {
+		if err := g.closers[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	g.closers = nil
+	return errors.Join(errs...)
+}

@@ -1,0 +1,73 @@
+package gateway
+
+import (
+	"context"
+	"time"
+
+	"github.com/cityarray/cityarray/mesh/record"
+	"github.com/cityarray/cityarray/mesh/store"
+)
+
+// rung is the gateway's uplink to the server: its primary bridge
+// (ethernet), the cellular backup, or none.
+func (g *Gateway) rung() string {
+	switch {
+	case g.bridge.Connected():
+		return "ethernet"
+	case g.cellular != nil && g.cellular.Connected():
+		return "cellular"
+	}
+	return "offline"
+}
+
+// lastSeq returns the highest sequence number of the gateway's own records
+// in its store: sequence numbers carry on from there after a restart.
+func (g *Gateway) lastSeq() (uint64, error) {
+	var top uint64
+	for _, k := range []record.Kind{record.KindHealth, record.KindAlert, record.KindUpdate, record.KindCancel, record.KindActivation} {
+		err := g.store.PutSince(k, time.Time{}, func(e store.Entry) error {
+			if e.Origin == g.ident.ID {
+				top = max(top, e.Seq)
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, err
+		}
+	}
+	return top, nil
+}
+
+// nextSeq returns the next sequence number for a record the gateway signs:
+// one above the last, starting from the time in milliseconds when the store
+// holds none of its records.
+func (g *Gateway) nextSeq(now time.Time) uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.seq == 0 {
+		g.seq = uint64(now.UnixMilli())
+	}
+	g.seq++
+	return g.seq
+}
+
+// sendHealth signs and publishes the gateway's health report, with its
+// certificate chain.
+func (g *Gateway) sendHealth(ctx context.Context) {
+	now := g.clock.Now()
+	h := &record.Health{Rung: g.rung(), Version: g.opts.Version, Uptime: uint64(now.Sub(g.start) / time.Second)}
+	if acks, tel, err := g.store.OutboxLen(); err == nil {
+		h.OutboxDepth = uint32(acks + tel)
+	}
+	if t := g.bridge.LastContact(); !t.IsZero() {
+		h.LastUpstream = record.MillisOf(t)
+	}
+	r, err := record.Sign(&record.Record{Kind: record.KindHealth, Tier: record.TierInformational, Scope: record.DeviceScope(g.ident.ID),
+		Issued: now, Expires: now.Add(max(3*g.cfg.HealthEvery, 10*time.Minute)), Origin: g.ident.ID, Seq: g.nextSeq(now), Body: h}, g.signer)
+	if err == nil {
+		err = g.node.Publish(ctx, r)
+	}
+	if err != nil && ctx.Err() == nil {
+		g.log.Error("health report not stored", "err", err)
+	}
+}

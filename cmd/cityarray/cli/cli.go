@@ -90,6 +90,7 @@ func newRootCmd(e *env) *cobra.Command {
 		newAuditCmd(e),
 		newBenchCmd(e),
 		newEdgeCmd(e),
+		newGatewayCmd(e),
 		newKeysCmd(e),
 		newRecordCmd(e),
 		newServerCmd(e),

@@ -39,18 +39,18 @@ func newEdgeCmd(e *env) *cobra.Command {
 				err = cfg.Validate()
 			}
 			if err != nil {
-				return edgeConfigProblems(err)
+				return yamlConfigProblems(err)
 			}
 			if check {
 				if err := edge.CheckFiles(cfg); err != nil {
-					return edgeConfigProblems(err)
+					return yamlConfigProblems(err)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "configuration ok: %s\n", config)
 				return nil
 			}
 			p, err := edge.New(cfg, edge.Options{Logger: e.untaggedLogger(), Version: currentVersion().Version})
 			if err != nil {
-				return edgeConfigProblems(err)
+				return yamlConfigProblems(err)
 			}
 			id := p.Identity()
 			fmt.Fprintf(cmd.OutOrStdout(), "pole %s in zone %s; stop with Ctrl-C or SIGTERM\n", id.ID, id.Zone)
@@ -67,9 +67,9 @@ func newEdgeCmd(e *env) *cobra.Command {
 	return cmd
 }
 
-// edgeConfigProblems turns a configuration error into an exit with every
-// problem on its own line.
-func edgeConfigProblems(err error) error {
+// yamlConfigProblems turns a configuration error (of a pole or a gateway)
+// into an exit with every problem on its own line.
+func yamlConfigProblems(err error) error {
 	if errors.Is(err, yamlconf.ErrConfig) {
 		return exitError{code: 1, msg: "configuration problems:\n  " + strings.Join(yamlconf.Lines(err), "\n  ")}
 	}

@@ -68,3 +68,40 @@ func TestEdgeCheckConfig(t *testing.T) {
 		t.Errorf("no --config: %v, want exit 2", err)
 	}
 }
+
+// TestGatewayCheckConfig: `gateway --check-config` passes a good file with
+// its PKI and refuses a pole's certificate.
+func TestGatewayCheckConfig(t *testing.T) {
+	dir := t.TempDir()
+	pki := filepath.Join(dir, "pki")
+	now := time.Now()
+	if _, err := trust.InitDir(pki, "testville", now, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []trust.Identity{{Role: trust.RoleGateway, ID: "gw-1", Zone: "z1"}, {Role: trust.RoleDevice, ID: "pole-1", Zone: "z1"}} {
+		if _, err := trust.IssueInDir(pki, id, now, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write := func(name, doc string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("gw.yaml", "data_dir: gw\npki: {dir: pki, gateway_id: gw-1}\nserver: {brokers: [tls://ops.lan:8883]}\n")
+	pole := write("pole.yaml", "data_dir: gw\npki: {dir: pki, gateway_id: gw-1, cert: pki/pole-1.pem, key: pki/pole-1.key}\nserver: {brokers: [tls://ops.lan:8883]}\n")
+	run := func(args ...string) error {
+		var out, errb bytes.Buffer
+		e := newEnv(&out, &errb)
+		return execute(context.Background(), newRootCmd(e), e, args)
+	}
+	if err := run("gateway", "--check-config", "--config", good); err != nil {
+		t.Errorf("good config: %v", err)
+	}
+	err := run("gateway", "--check-config", "--config", pole)
+	if ee, ok := err.(exitError); !ok || ee.code != 1 || !strings.Contains(ee.msg, "is a device certificate") {
+		t.Errorf("a pole's certificate: %v", err)
+	}
+}

@@ -114,7 +114,7 @@ func (g *Gateway) open() error {
 		return fmt.Errorf("gateway: %w", err)
 	}
 	if g.broker, err = mqttbroker.New(mqttbroker.Config{Node: g.node, Address: g.cfg.MQTT.Listen, Certificate: n.TLS,
-		Verifier: g.verifier, Clock: g.clock, MessageExpiry: g.cfg.MQTT.MessageExpiry, Logger: g.opts.Logger}); err != nil {
+		Verifier: g.verifier, Clock: g.clock, MessageExpiry: g.cfg.MQTT.MessageExpiry, CatchUp: g.catchUp, Logger: g.opts.Logger}); err != nil {
 		return fmt.Errorf("gateway: zone broker on %s: %w", g.cfg.MQTT.Listen, err)
 	}
 	g.closers = append(g.closers, g.broker.Close)

@@ -90,11 +90,16 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// TestGatewayBridges: a zone gateway between the control server and a
-// pole: an alert the server publishes reaches the pole through the
-// gateway's broker and stays in the gateway's zone cache; the pole's ack
-// and the gateway's own health report reach the server.
-func TestGatewayBridges(t *testing.T) {
+// zone is a control server (a bare node with its broker), and a gateway
+// bridged to it.
+type zone struct {
+	pki    string
+	server *peer
+	g      *Gateway
+}
+
+func startZone(t *testing.T) *zone {
+	t.Helper()
 	pki := cityFiles(t)
 	server := startPeer(t, pki, "server-1", trust.RoleServer)
 	sv, _ := server.member.Verifier(true, time.Now())
@@ -104,7 +109,6 @@ func TestGatewayBridges(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sb.Close() })
-
 	cfg := DefaultConfig()
 	cfg.DataDir = filepath.Join(t.TempDir(), "gw")
 	cfg.PKI.Dir, cfg.PKI.GatewayID = pki, "gw-1"
@@ -124,33 +128,60 @@ func TestGatewayBridges(t *testing.T) {
 		}
 		g.Close()
 	})
+	eventually(t, "the bridge connected", g.ServerConnected)
+	return &zone{pki: pki, server: server, g: g}
+}
 
-	pole := startPeer(t, pki, "pole-1", trust.RoleDevice)
+// connectPole starts pole-1 with a link to the gateway.
+func (z *zone) connectPole(t *testing.T) (*peer, *mqttlink.Link) {
+	t.Helper()
+	pole := startPeer(t, z.pki, "pole-1", trust.RoleDevice)
 	pv, _ := pole.member.Verifier(true, time.Now())
-	pl, err := mqttlink.New(mqttlink.Config{Node: pole.node, Brokers: []string{g.BrokerURL()}, Certificate: pole.member.TLS, Verifier: pv,
+	pl, err := mqttlink.New(mqttlink.Config{Node: pole.node, Brokers: []string{z.g.BrokerURL()}, Certificate: pole.member.TLS, Verifier: pv,
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pl.Close() })
-	eventually(t, "the bridge and the pole connected", func() bool { return g.ServerConnected() && pl.Connected() })
-	eventually(t, "the gateway's health report at the server", func() bool {
-		es, _ := server.store.ByKind(record.KindHealth)
-		return len(es) > 0 && es[0].Origin == "gw-1"
-	})
+	return pole, pl
+}
 
-	now := time.Now().UTC().Truncate(time.Millisecond)
-	alert, err := record.Sign(&record.Record{Kind: record.KindAlert, Tier: record.TierWarning, Scope: record.ZoneScope("z1"),
-		Issued: now, Expires: now.Add(time.Hour), Origin: "server-1", Seq: 1,
-		Body: &record.Alert{Texts: map[string]record.AlertText{"en": {Short: "Flood"}}, Severity: "Severe", Urgency: "Immediate", Certainty: "Observed", Category: "Met"}}, server.signer)
+// publish signs r as the server and hands it to the server's node.
+func (z *zone) publish(t *testing.T, r *record.Record) *record.Record {
+	t.Helper()
+	r.Origin = "server-1"
+	signed, err := record.Sign(r, z.server.signer)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := server.node.Publish(ctx, alert); err != nil {
+	if err := z.server.node.Publish(context.Background(), signed); err != nil {
 		t.Fatal(err)
 	}
+	return signed
+}
+
+func flood(now time.Time, seq uint64, scope record.Scope) *record.Record {
+	return &record.Record{Kind: record.KindAlert, Tier: record.TierWarning, Scope: scope, Issued: now, Expires: now.Add(time.Hour), Seq: seq,
+		Body: &record.Alert{Texts: map[string]record.AlertText{"en": {Short: "Flood"}}, Severity: "Severe", Urgency: "Immediate", Certainty: "Observed", Category: "Met"}}
+}
+
+// TestGatewayBridges: a zone gateway between the control server and a
+// pole: an alert the server publishes reaches the pole through the
+// gateway's broker and stays in the gateway's zone cache; the pole's ack
+// and the gateway's own health report reach the server.
+func TestGatewayBridges(t *testing.T) {
+	z := startZone(t)
+	ctx := context.Background()
+	pole, pl := z.connectPole(t)
+	eventually(t, "the pole connected", pl.Connected)
+	eventually(t, "the gateway's health report at the server", func() bool {
+		es, _ := z.server.store.ByKind(record.KindHealth)
+		return len(es) > 0 && es[0].Origin == "gw-1"
+	})
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	alert := z.publish(t, flood(now, 1, record.ZoneScope("z1")))
 	eventually(t, "the alert at the pole, through the gateway", func() bool { return pole.has(alert.ID()) })
-	if ok, _ := g.Store().Has(alert.ID()); !ok {
+	if ok, _ := z.g.Store().Has(alert.ID()); !ok {
 		t.Error("the alert is not in the gateway's zone cache")
 	}
 	// The pole's health (its chain) then its ack, up through the gateway.
@@ -164,5 +195,36 @@ func TestGatewayBridges(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, "the pole's ack at the server, through the gateway", func() bool { return server.has(ack.ID()) })
+	eventually(t, "the pole's ack at the server, through the gateway", func() bool { return z.server.has(ack.ID()) })
+}
+
+// TestZoneCacheCatchUp: a pole that connects for the first time after
+// alerts were published (no session at the broker to hold them) gets the
+// zone cache: the city's and its zone's alerts and cancels, and commands
+// for itself, not another zone's alerts.
+func TestZoneCacheCatchUp(t *testing.T) {
+	z := startZone(t)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	city := z.publish(t, flood(now, 1, record.City))
+	zoneAlert := z.publish(t, flood(now, 2, record.ZoneScope("z1")))
+	cancel := z.publish(t, &record.Record{Kind: record.KindCancel, Tier: record.TierWarning, Scope: record.ZoneScope("z1"),
+		Issued: now, Expires: now.Add(time.Hour), Seq: 3, Supersedes: []record.ID{zoneAlert.ID()}, Body: &record.Cancel{Reason: "clear"}})
+	other := z.publish(t, flood(now, 4, record.ZoneScope("z2")))
+	cmd := z.publish(t, &record.Record{Kind: record.KindCommand, Tier: record.TierWarning, Scope: record.DeviceScope("pole-1"),
+		Issued: now, Expires: now.Add(time.Hour), Seq: 5, Body: &record.Command{Action: "brightness", Value: 40}})
+	eventually(t, "the zone's records in the gateway's cache", func() bool {
+		for _, r := range []*record.Record{city, zoneAlert, cancel, cmd} {
+			if ok, _ := z.g.Store().Has(r.ID()); !ok {
+				return false
+			}
+		}
+		return true
+	})
+	pole, _ := z.connectPole(t)
+	eventually(t, "the pole caught up", func() bool {
+		return pole.has(city.ID()) && pole.has(zoneAlert.ID()) && pole.has(cancel.ID()) && pole.has(cmd.ID())
+	})
+	if pole.has(other.ID()) {
+		t.Error("the pole was served another zone's alert")
+	}
 }

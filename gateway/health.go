@@ -6,6 +6,7 @@ import (
 
 	"github.com/cityarray/cityarray/mesh/record"
 	"github.com/cityarray/cityarray/mesh/store"
+	"github.com/cityarray/cityarray/mesh/trust"
 )
 
 // rung is the gateway's uplink to the server: its primary bridge
@@ -70,4 +71,42 @@ func (g *Gateway) sendHealth(ctx context.Context) {
 	if err != nil && ctx.Err() == nil {
 		g.log.Error("health report not stored", "err", err)
 	}
+}
+
+// catchUpKinds are what a pole that joins or comes back is served: what
+// it shows and what changes what it shows.
+var catchUpKinds = map[record.Kind]bool{
+	record.KindAlert: true, record.KindUpdate: true, record.KindCancel: true, record.KindActivation: true,
+	record.KindProtocol: true, record.KindCommand: true, record.KindRevocation: true,
+}
+
+// catchUp returns the zone cache's records for device: unexpired records
+// of catchUpKinds for the city, for the device's zone, and for the device
+// itself.
+func (g *Gateway) catchUp(device trust.Identity) []*record.Record {
+	now := g.clock.Now()
+	var out []*record.Record
+	add := func(es []store.Entry, err error, scope record.Scope) {
+		if err != nil {
+			g.log.Warn("zone cache: reading records for a pole", "pole", device.ID, "err", err)
+			return
+		}
+		for _, e := range es {
+			if !catchUpKinds[e.Kind] || !now.Before(e.Expires) || (scope != "" && e.Scope != scope) {
+				continue
+			}
+			if r, err := e.Parse(); err == nil {
+				out = append(out, r)
+			}
+		}
+	}
+	es, err := g.store.ByScope(record.City)
+	add(es, err, "")
+	es, err = g.store.ByScope(record.ZoneScope(device.Zone))
+	add(es, err, "")
+	for _, k := range []record.Kind{record.KindCommand, record.KindAlert, record.KindActivation} {
+		es, err = g.store.ByKind(k)
+		add(es, err, record.DeviceScope(device.ID))
+	}
+	return out
 }

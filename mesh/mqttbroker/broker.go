@@ -60,6 +60,13 @@ type Config struct {
 	HandshakeTimeout time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// CatchUp, if set, gives the records a device that has just
+	// subscribed should have: a zone gateway serves its zone cache to a
+	// pole that joins or comes back (its session may be new, or gone with
+	// a restart of the broker). They are published to that device alone,
+	// on its cityarray/alerts/device/{id} topic; the pole deduplicates
+	// what it has.
+	CatchUp func(device trust.Identity) []*record.Record
 }
 
 // Broker is an embedded mochi-mqtt broker on a TLS listener, with the

@@ -30,7 +30,7 @@ func (h *hook) ID() string { return "cityarray" }
 // Provides lists the hook's methods.
 func (h *hook) Provides(b byte) bool {
 	switch b {
-	case mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnSubscribe, mqtt.OnPublish, mqtt.OnClientExpired:
+	case mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnSubscribe, mqtt.OnSubscribed, mqtt.OnPublish, mqtt.OnClientExpired:
 		return true
 	}
 	return false
@@ -128,6 +128,25 @@ func (h *hook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet {
 		}
 	}
 	return pk
+}
+
+// OnSubscribed serves a device that subscribed to its own device topic the
+// records Config.CatchUp gives for it.
+func (h *hook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byte) {
+	if cl.Net.Inline || h.b.cfg.CatchUp == nil {
+		return
+	}
+	id, ok := h.identity(cl.ID)
+	if !ok || id.Role != trust.RoleDevice {
+		return
+	}
+	own := mqttlink.DeviceAlertTopic(id.ID)
+	for i, f := range pk.Filters {
+		if f.Filter == own && (i >= len(codes) || codes[i] < 0x80) {
+			h.b.link.startCatchUp(id, own)
+			return
+		}
+	}
 }
 
 // OnPublish hands a client's record to the link and keeps mochi from

@@ -10,6 +10,7 @@ import (
 	"github.com/cityarray/cityarray/mesh"
 	"github.com/cityarray/cityarray/mesh/mqttlink"
 	"github.com/cityarray/cityarray/mesh/record"
+	"github.com/cityarray/cityarray/mesh/trust"
 )
 
 // LinkName is the broker link's name in record sources. It differs from
@@ -25,6 +26,7 @@ const onBehalfID = "inline-link"
 // Stats are the broker link's counters.
 type Stats struct {
 	Published    uint64 // records published to subscribers
+	CaughtUp     uint64 // records served to devices that subscribed (Config.CatchUp)
 	Received     uint64 // records received from clients and handed to the node
 	InboxFull    uint64 // of those, the node's inbox refused (the client resends)
 	ReceiptIDs   uint64 // record ids confirmed to their publishers
@@ -51,6 +53,7 @@ type Link struct {
 	onBehalf *mqtt.Client // used by the publisher goroutine only
 
 	closing atomic.Bool
+	catchMu sync.Mutex // orders startCatchUp's wg.Add before close's Wait
 	stop    chan struct{}
 	wg      sync.WaitGroup
 	once    sync.Once
@@ -160,6 +163,37 @@ func (l *Link) publisher() {
 	}
 }
 
+// startCatchUp runs catchUp on a goroutine of its own, which Close waits
+// for.
+func (l *Link) startCatchUp(device trust.Identity, topic string) {
+	l.catchMu.Lock()
+	defer l.catchMu.Unlock()
+	if l.closing.Load() {
+		return
+	}
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		l.catchUp(device, topic)
+	}()
+}
+
+// catchUp publishes to device, on its own topic, what Config.CatchUp
+// gives for it.
+func (l *Link) catchUp(device trust.Identity, topic string) {
+	recs := l.b.cfg.CatchUp(device)
+	for _, r := range recs {
+		// Its own goroutine: it may wait for room in the queue.
+		select {
+		case l.queue <- outgoing{topic: topic, raw: r.Raw()}:
+		case <-l.stop:
+			return
+		}
+	}
+	l.count(func(s *Stats) { s.CaughtUp += uint64(len(recs)) })
+	l.b.log.Debug("caught a device up", "device", device.ID, "records", len(recs))
+}
+
 // received hands a record a client published to the node, and notes it
 // for a receipt.
 func (l *Link) received(client string, raw []byte) {
@@ -186,7 +220,9 @@ func (l *Link) sendReceipts(to string, payload []byte) {
 // close stops the publisher and the receipts tracker.
 func (l *Link) close() {
 	l.once.Do(func() {
+		l.catchMu.Lock()
 		l.closing.Store(true)
+		l.catchMu.Unlock()
 		close(l.stop)
 		l.wg.Wait()
 		l.receipts.Close()

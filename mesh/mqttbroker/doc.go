@@ -55,6 +55,8 @@
 // message expiry is 24 h, below the 48 h an edge caches alerts for, so it
 // is raised to MessageExpiry (default 72 h, at least 48 h). Sessions do
 // not survive a restart of the broker: a pole that reconnects to a
-// restarted broker gets only what is published from then on over MQTT;
-// gossip and anti-entropy carry what it missed.
+// restarted broker gets only what is published from then on over MQTT,
+// unless the owner serves it what it missed (Config.CatchUp: a zone
+// gateway serves its zone cache to every device that subscribes to its
+// own device topic); gossip and anti-entropy carry the rest.
 package mqttbroker

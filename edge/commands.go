@@ -14,6 +14,7 @@ import (
 	"github.com/cityarray/cityarray/mesh"
 	"github.com/cityarray/cityarray/mesh/atomicfile"
 	"github.com/cityarray/cityarray/mesh/record"
+	"github.com/cityarray/cityarray/mesh/show"
 	"github.com/cityarray/cityarray/mesh/trust"
 	"github.com/cityarray/cityarray/mesh/yamlconf"
 )
@@ -52,7 +53,7 @@ func (p *Pole) handleEvent(ctx context.Context, ev mesh.Event, st *loopState, ac
 	if !ok {
 		return false
 	}
-	if !InScope(ev.Record.Scope, p.ident.ID, p.ident.Zone) {
+	if !show.InScope(ev.Record.Scope, p.ident.ID, p.ident.Zone) {
 		return false // another pole's: it passed through
 	}
 	if len(ev.Signers) == 0 || ev.Signers[0].Role != trust.RoleServer {
@@ -105,7 +106,7 @@ func (p *Pole) applyStoredCommands(now time.Time, st *loopState) {
 	}
 	var newest = map[string]time.Time{}
 	for _, e := range es {
-		if !now.Before(e.Expires) || !InScope(e.Scope, p.ident.ID, p.ident.Zone) {
+		if !now.Before(e.Expires) || !show.InScope(e.Scope, p.ident.ID, p.ident.Zone) {
 			continue
 		}
 		r, err := e.Parse()

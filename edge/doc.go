@@ -5,8 +5,8 @@
 // MQTT to its zone's gateways (and a cellular backup to the server),
 // gossip with the neighbouring poles. Of the active records in its scope
 // (the city, its zone, itself) it shows the highest tier, then the newest
-// (Candidates, Choose); a warning leaves the display five minutes after it
-// was issued unless a renewal replaces it (WarningTimeout); cancels and
+// (show.Candidates, show.Choose); a warning leaves the display five minutes after it
+// was issued unless a renewal replaces it (show.WarningTimeout); cancels and
 // updates take effect through the store's superseded set. The alert's
 // languages rotate in the order the zone's list gives (Languages). With
 // nothing active, the pole shows informational content it makes itself:

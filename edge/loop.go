@@ -11,6 +11,7 @@ import (
 	"github.com/cityarray/cityarray/mesh"
 	"github.com/cityarray/cityarray/mesh/gossip"
 	"github.com/cityarray/cityarray/mesh/record"
+	"github.com/cityarray/cityarray/mesh/show"
 )
 
 // ErrRestart is what Run returns when a command asked the pole to restart
@@ -230,7 +231,7 @@ func (p *Pole) reselect(ctx context.Context, now time.Time, st *loopState, acks 
 		return now.Add(5 * time.Second)
 	}
 	p.fault("store", "")
-	cands, refused := Candidates(active, p.ident.ID, p.ident.Zone, now, p.store.Get)
+	cands, refused := show.Candidates(active, p.ident.ID, p.ident.Zone, now, p.store.Get)
 	for _, r := range refused {
 		p.ack(acks, r.ID, record.AckReceived, "")
 		p.ack(acks, r.ID, record.AckFailed, r.Reason)
@@ -240,10 +241,10 @@ func (p *Pole) reselect(ctx context.Context, now time.Time, st *loopState, acks 
 		p.prepareSpeech(ctx, &cands[i])
 	}
 	st.cands = cands
-	if err := p.screen.set(Choose(cands), now); err != nil {
+	if err := p.screen.set(show.Choose(cands), now); err != nil {
 		p.fault("render", err.Error())
 	}
-	next := NextChange(cands)
+	next := show.NextChange(cands)
 	if next.IsZero() || next.After(now.Add(time.Minute)) {
 		next = now.Add(time.Minute) // the store may have swept, the minute turned
 	}

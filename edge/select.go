@@ -2,146 +2,14 @@ package edge
 
 import (
 	"cmp"
-	"fmt"
 	"slices"
-	"time"
 
 	"github.com/cityarray/cityarray/mesh/record"
-	"github.com/cityarray/cityarray/mesh/store"
+	"github.com/cityarray/cityarray/mesh/show"
 )
 
-// WarningTimeout is how long a warning stays on a display after it was
-// issued unless a renewal replaces it (DESIGN §4): the server renews
-// active warnings every few minutes, so a warning whose server has gone
-// quiet leaves the street by itself.
-const WarningTimeout = 5 * time.Minute
-
-// Showable is a record the pole may put on its display: an alert or an
-// update, or an activation with its protocol's texts filled in.
-type Showable struct {
-	ID      record.ID // the record shown (for an activation, the activation)
-	Kind    record.Kind
-	Tier    record.Tier
-	Scope   record.Scope
-	Issued  time.Time
-	Expires time.Time
-	Alert   *record.Alert // texts and CAP fields
-}
-
-// Until is when s leaves the display by itself: its expiry or, for a
-// warning, WarningTimeout after it was issued, whichever is sooner.
-func (s *Showable) Until() time.Time {
-	if s.Tier == record.TierWarning {
-		if t := s.Issued.Add(WarningTimeout); t.Before(s.Expires) {
-			return t
-		}
-	}
-	return s.Expires
-}
-
-// InScope reports whether scope names this pole: the city, its zone or
-// the pole itself.
-func InScope(scope record.Scope, device, zone string) bool {
-	switch k, id := scope.Split(); k {
-	case record.ScopeCity:
-		return true
-	case record.ScopeZone:
-		return id == zone
-	case record.ScopeDevice:
-		return id == device
-	}
-	return false
-}
-
-// Refusal is an active record in scope that the pole cannot show, and why
-// (an activation whose protocol is not cached, or whose parameters do not
-// fit it). The pole acks it as failed.
-type Refusal struct {
-	ID     record.ID
-	Reason string
-}
-
-// Candidates turns the store's active records (store.Active: unexpired,
-// not superseded, highest tier first, then newest) into what this pole
-// may show, in the same order: records of other scopes are left out, and
-// so are warnings past their display timeout. Activations are resolved
-// against the protocols the pole has cached (protocol looks one up by
-// id); those it cannot resolve come back as refusals.
-func Candidates(active []store.Entry, device, zone string, now time.Time, protocol func(record.ID) (*record.Record, error)) ([]Showable, []Refusal) {
-	var out []Showable
-	var refused []Refusal
-	for _, e := range active {
-		if !InScope(e.Scope, device, zone) {
-			continue
-		}
-		rec, err := e.Parse()
-		if err != nil {
-			refused = append(refused, Refusal{ID: e.ID, Reason: fmt.Sprintf("stored record does not parse: %v", err)})
-			continue
-		}
-		s := Showable{ID: e.ID, Kind: rec.Kind, Tier: rec.Tier, Scope: rec.Scope, Issued: rec.Issued, Expires: rec.Expires}
-		switch b := rec.Body.(type) {
-		case *record.Alert:
-			s.Alert = b
-		case *record.Activation:
-			a, why := activate(b, protocol, now)
-			if why != "" {
-				refused = append(refused, Refusal{ID: e.ID, Reason: why})
-				continue
-			}
-			s.Alert = a
-		default:
-			continue
-		}
-		if !now.Before(s.Until()) {
-			continue
-		}
-		out = append(out, s)
-	}
-	return out, refused
-}
-
-// activate fills the protocol an activation names with its parameters, or
-// says why it cannot.
-func activate(a *record.Activation, protocol func(record.ID) (*record.Record, error), now time.Time) (*record.Alert, string) {
-	pr, err := protocol(a.Protocol)
-	if err != nil || pr == nil {
-		return nil, fmt.Sprintf("protocol %s is not cached here", a.Protocol.Short())
-	}
-	p, ok := pr.Body.(*record.Protocol)
-	if !ok || pr.Kind != record.KindProtocol {
-		return nil, fmt.Sprintf("record %s is a %s, not a protocol", a.Protocol.Short(), pr.Kind)
-	}
-	if !now.Before(pr.Expires) {
-		return nil, fmt.Sprintf("protocol %s expired at %s", p.Template, pr.Expires.UTC().Format(time.RFC3339))
-	}
-	if err := p.CheckParams(a.Params); err != nil {
-		return nil, err.Error()
-	}
-	return p.Alert(a.Params), ""
-}
-
-// Choose returns what to show: the first candidate (Candidates keeps the
-// store's order: highest tier, then newest), or nil for informational
-// content.
-func Choose(cands []Showable) *Showable {
-	if len(cands) == 0 {
-		return nil
-	}
-	return &cands[0]
-}
-
-// NextChange returns the earliest time a choice made from cands at now
-// changes by itself (a display timeout or an expiry); zero if none.
-func NextChange(cands []Showable) time.Time {
-	var t time.Time
-	for i := range cands {
-		if u := cands[i].Until(); t.IsZero() || u.Before(t) {
-			t = u
-		}
-	}
-	return t
-}
+// Showable is what the pole puts on its panel (show.Item).
+type Showable = show.Item
 
 // Languages returns the languages to rotate through for alert a: those of
 // the zone's list (in its order) that the alert has; when it has none of

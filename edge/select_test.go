@@ -1,10 +1,7 @@
 package edge
 
 import (
-	"crypto/ed25519"
-	"crypto/sha256"
 	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,37 +9,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/cityarray/cityarray/mesh/record"
-	"github.com/cityarray/cityarray/mesh/store"
 )
 
 var t0 = time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)
-
-// testSigner signs without a certificate chain: selection does not verify
-// (the replica did, before the store took the record).
-var testSigner = func() record.Signer {
-	seed := sha256.Sum256([]byte("edge select test"))
-	s, err := record.NewSigner(ed25519.NewKeyFromSeed(seed[:]), []byte("test certificate"), false)
-	if err != nil {
-		panic(err)
-	}
-	return s
-}()
-
-var seq uint64
-
-func signed(t *testing.T, r *record.Record) *record.Record {
-	t.Helper()
-	seq++
-	if r.Origin == "" {
-		r.Origin = "server-1"
-	}
-	r.Seq = seq
-	out, err := record.Sign(r, testSigner)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
 
 func alertBody(texts ...string) *record.Alert {
 	a := &record.Alert{Texts: map[string]record.AlertText{}, Severity: "Severe", Urgency: "Immediate", Certainty: "Observed", Category: "Met"}
@@ -51,112 +20,6 @@ func alertBody(texts ...string) *record.Alert {
 		a.Texts[lang] = record.AlertText{Short: text}
 	}
 	return a
-}
-
-func alertRec(t *testing.T, tier record.Tier, scope record.Scope, issued time.Duration, life time.Duration, texts ...string) *record.Record {
-	t.Helper()
-	return signed(t, &record.Record{Kind: record.KindAlert, Tier: tier, Scope: scope,
-		Issued: t0.Add(issued), Expires: t0.Add(issued + life), Body: alertBody(texts...)})
-}
-
-func openStore(t *testing.T, rs ...*record.Record) *store.Store {
-	t.Helper()
-	st, err := store.Open(filepath.Join(t.TempDir(), "pole.db"), store.DefaultOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if len(rs) > 0 {
-		if _, err := st.PutBatch(rs, t0); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return st
-}
-
-func candidates(t *testing.T, st *store.Store, now time.Time) ([]Showable, []Refusal) {
-	t.Helper()
-	active, err := st.Active(now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return Candidates(active, "pole-1", "z1", now, st.Get)
-}
-
-func TestCandidates(t *testing.T) {
-	emer := alertRec(t, record.TierEmergency, record.City, -time.Hour, 24*time.Hour, "en=Evacuate")
-	warnOld := alertRec(t, record.TierWarning, record.ZoneScope("z1"), -10*time.Minute, time.Hour, "en=Old warning")
-	warnNew := alertRec(t, record.TierWarning, record.ZoneScope("z1"), -time.Minute, time.Hour, "en=New warning")
-	other := alertRec(t, record.TierIPAWS, record.ZoneScope("z2"), -time.Minute, time.Hour, "en=Elsewhere")
-	mine := alertRec(t, record.TierAdvisory, record.DeviceScope("pole-1"), -time.Minute, time.Hour, "en=Just me")
-	notMine := alertRec(t, record.TierAdvisory, record.DeviceScope("pole-2"), -time.Minute, time.Hour, "en=Not me")
-	st := openStore(t, emer, warnOld, warnNew, other, mine, notMine)
-
-	got, refused := candidates(t, st, t0)
-	var ids []record.ID
-	for _, s := range got {
-		ids = append(ids, s.ID)
-	}
-	// The old warning is past its 5-minute display timeout; z2 and pole-2
-	// are not this pole's.
-	want := []record.ID{emer.ID(), warnNew.ID(), mine.ID()}
-	if d := cmp.Diff(want, ids); d != "" || len(refused) != 0 {
-		t.Errorf("candidates (-want +got):\n%s\nrefused %v", d, refused)
-	}
-	if c := Choose(got); c == nil || c.ID != emer.ID() {
-		t.Errorf("Choose = %+v, want the emergency", c)
-	}
-	// The new warning leaves the display 5 minutes after it was issued,
-	// which is the next change.
-	if nc := NextChange(got); !nc.Equal(t0.Add(4 * time.Minute)) {
-		t.Errorf("NextChange = %v, want %v", nc, t0.Add(4*time.Minute))
-	}
-	// Four minutes later only the emergency and the device advisory stay.
-	got, _ = candidates(t, st, t0.Add(4*time.Minute))
-	if len(got) != 2 || got[0].ID != emer.ID() || got[1].ID != mine.ID() {
-		t.Errorf("after the warning's timeout: %v", got)
-	}
-	if c := Choose(nil); c != nil {
-		t.Errorf("Choose of nothing = %+v, want nil (informational content)", c)
-	}
-}
-
-func TestCandidatesCancel(t *testing.T) {
-	a := alertRec(t, record.TierWarning, record.City, -time.Minute, time.Hour, "en=Flood")
-	cancel := signed(t, &record.Record{Kind: record.KindCancel, Tier: record.TierWarning, Scope: record.City,
-		Issued: t0, Expires: t0.Add(time.Hour), Supersedes: []record.ID{a.ID()}, Body: &record.Cancel{Reason: "all clear"}})
-	st := openStore(t, a, cancel)
-	if got, _ := candidates(t, st, t0); len(got) != 0 {
-		t.Errorf("a cancelled alert is a candidate: %v", got)
-	}
-}
-
-func TestCandidatesActivation(t *testing.T) {
-	proto := signed(t, &record.Record{Kind: record.KindProtocol, Tier: record.TierWarning, Scope: record.City,
-		Issued: t0.Add(-time.Hour), Expires: t0.Add(47 * time.Hour), Body: &record.Protocol{
-			Template: "flood", Params: []string{"shelter"},
-			Texts:    map[string]record.AlertText{"en": {Short: "Flood: go to {shelter}"}, "es": {Short: "Inundación: vaya a {shelter}"}},
-			Severity: "Severe", Urgency: "Immediate", Certainty: "Likely", Category: "Met"}})
-	act := func(params map[string]string, protoID record.ID) *record.Record {
-		return signed(t, &record.Record{Kind: record.KindActivation, Tier: record.TierWarning, Scope: record.ZoneScope("z1"),
-			Issued: t0.Add(-time.Minute), Expires: t0.Add(time.Hour), Body: &record.Activation{Protocol: protoID, Params: params}})
-	}
-	good := act(map[string]string{"shelter": "City Hall"}, proto.ID())
-	missing := act(nil, proto.ID())
-	uncached := act(map[string]string{"shelter": "X"}, record.IDOf([]byte("never seen")))
-	st := openStore(t, proto, good, missing, uncached)
-
-	got, refused := candidates(t, st, t0)
-	if len(got) != 1 || got[0].ID != good.ID() || got[0].Alert.Texts["es"].Short != "Inundación: vaya a City Hall" {
-		t.Errorf("candidates %+v", got)
-	}
-	why := map[record.ID]string{}
-	for _, r := range refused {
-		why[r.ID] = r.Reason
-	}
-	if !strings.Contains(why[missing.ID()], "param shelter: required") || !strings.Contains(why[uncached.ID()], "not cached") || len(why) != 2 {
-		t.Errorf("refusals %v", why)
-	}
 }
 
 func TestLanguages(t *testing.T) {
@@ -172,16 +35,6 @@ func TestLanguages(t *testing.T) {
 	} {
 		if got := Languages(a, tc.zone); !cmp.Equal(got, tc.want) {
 			t.Errorf("Languages(zone %v) = %v, want %v", tc.zone, got, tc.want)
-		}
-	}
-}
-
-func TestInScope(t *testing.T) {
-	for scope, want := range map[record.Scope]bool{
-		record.City: true, "zone:z1": true, "zone:z2": false, "device:pole-1": true, "device:pole-10": false, "street:x": false,
-	} {
-		if got := InScope(scope, "pole-1", "z1"); got != want {
-			t.Errorf("InScope(%s) = %v", scope, got)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/cityarray/cityarray/mesh/gossip"
 	"github.com/cityarray/cityarray/mesh/mqttlink"
 	"github.com/cityarray/cityarray/mesh/record"
+	"github.com/cityarray/cityarray/mesh/show"
 	"github.com/cityarray/cityarray/mesh/store"
 )
 
@@ -219,6 +220,10 @@ func (p *Pole) health(ctx context.Context, now time.Time) *record.Health {
 	}
 	if acks, tel, err := p.store.OutboxLen(); err == nil {
 		h.OutboxDepth = uint32(acks + tel)
+	}
+	if es, err := show.ScopeEntries(p.store, p.ident.ID, p.ident.Zone); err == nil {
+		d := show.Digest(es, p.ident.ID, p.ident.Zone, now)
+		h.CacheDigest = d[:]
 	}
 	p.mu.Lock()
 	h.Displayed = p.showing.Record

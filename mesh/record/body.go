@@ -353,6 +353,9 @@ type Health struct {
 	// Refused counts the records and commands the node refused since it
 	// started (unsigned, out of scope, forged).
 	Refused uint32 `cbor:"12,keyasint,omitempty" json:"refused,omitempty"`
+	// CacheDigest summarises the records the node holds for its scope
+	// (show.Digest), so that its gateway can tell whether they agree.
+	CacheDigest []byte `cbor:"13,keyasint,omitempty" json:"cache_digest,omitempty"`
 }
 
 // maxFaults bounds Health.Faults.
@@ -363,6 +366,9 @@ func (*Health) kind() Kind { return KindHealth }
 func (h *Health) validate() error {
 	if !oneOf(h.Rung, rungs) {
 		return fmt.Errorf("%w: health rung %q (want one of %v)", ErrBadBody, h.Rung, rungs)
+	}
+	if len(h.CacheDigest) != 0 && len(h.CacheDigest) != 16 {
+		return fmt.Errorf("%w: cache digest of %d bytes, want 16", ErrBadBody, len(h.CacheDigest))
 	}
 	if len(h.Faults) > maxFaults {
 		return fmt.Errorf("%w: %d faults, at most %d", ErrBadBody, len(h.Faults), maxFaults)

@@ -7,7 +7,10 @@
 package show
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/cityarray/cityarray/mesh/record"
@@ -145,4 +148,62 @@ func NextChange(cands []Item) time.Time {
 		}
 	}
 	return t
+}
+
+// digestKinds are the kinds a cache digest covers: what decides what a
+// pole shows.
+var digestKinds = map[record.Kind]bool{
+	record.KindAlert: true, record.KindUpdate: true, record.KindCancel: true,
+	record.KindActivation: true, record.KindProtocol: true, record.KindCommand: true,
+}
+
+// Digest summarises the records of es that a pole (device in zone) uses
+// to decide what it shows at now: the unexpired alerts, updates, cancels,
+// activations, protocols and commands of its scope, by id. A pole reports
+// it in its health; its gateway computes the same from its own cache, and
+// equal digests mean they hold the same.
+func Digest(es []store.Entry, device, zone string, now time.Time) [16]byte {
+	var ids []record.ID
+	for _, e := range es {
+		if digestKinds[e.Kind] && now.Before(e.Expires) && InScope(e.Scope, device, zone) {
+			ids = append(ids, e.ID)
+		}
+	}
+	slices.SortFunc(ids, func(a, b record.ID) int { return bytes.Compare(a[:], b[:]) })
+	ids = slices.Compact(ids)
+	h := sha256.New()
+	for _, id := range ids {
+		h.Write(id[:])
+	}
+	var d [16]byte
+	copy(d[:], h.Sum(nil))
+	return d
+}
+
+// ScopeEntries returns the records st holds for device in zone that
+// Digest looks at: the city's and the zone's (indexed by scope), and the
+// device's own of the digest's kinds (by kind: a device scope is not
+// indexed, and a gateway's store holds its poles' acks by the thousand).
+func ScopeEntries(st *store.Store, device, zone string) ([]store.Entry, error) {
+	var all []store.Entry
+	for _, sc := range []record.Scope{record.City, record.ZoneScope(zone)} {
+		es, err := st.ByScope(sc)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, es...)
+	}
+	own := record.DeviceScope(device)
+	for _, k := range []record.Kind{record.KindAlert, record.KindUpdate, record.KindCancel, record.KindActivation, record.KindProtocol, record.KindCommand} {
+		es, err := st.ByKind(k)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range es {
+			if e.Scope == own {
+				all = append(all, e)
+			}
+		}
+	}
+	return all, nil
 }

@@ -167,3 +167,33 @@ func TestInScope(t *testing.T) {
 		}
 	}
 }
+
+// TestDigest: the digest covers what decides what the pole shows, in its
+// scope, unexpired, whatever the order; anything else leaves it alone.
+func TestDigest(t *testing.T) {
+	a := alertRec(t, record.TierWarning, record.ZoneScope("z1"), -time.Minute, time.Hour, "en=Flood")
+	b := alertRec(t, record.TierWarning, record.City, -time.Minute, time.Hour, "en=Storm")
+	other := alertRec(t, record.TierWarning, record.ZoneScope("z2"), -time.Minute, time.Hour, "en=Elsewhere")
+	ack := signed(t, &record.Record{Kind: record.KindAck, Tier: record.TierInformational, Scope: record.DeviceScope("pole-1"),
+		Issued: t0, Expires: t0.Add(time.Hour), Origin: "pole-1", Body: &record.Ack{Record: a.ID(), Device: "pole-1", State: record.AckReceived, At: record.MillisOf(t0)}})
+	cmd := signed(t, &record.Record{Kind: record.KindCommand, Tier: record.TierWarning, Scope: record.DeviceScope("pole-1"),
+		Issued: t0, Expires: t0.Add(time.Hour), Body: &record.Command{Action: "volume", Value: 50}})
+	digest := func(rs ...*record.Record) [16]byte {
+		st := openStore(t, rs...)
+		es, err := ScopeEntries(st, "pole-1", "z1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Digest(es, "pole-1", "z1", t0)
+	}
+	base := digest(a, b, cmd)
+	if digest(b, cmd, a) != base {
+		t.Error("the digest depends on the order")
+	}
+	if digest(a, b, cmd, other, ack) != base {
+		t.Error("another zone's alert or the pole's own ack changed the digest")
+	}
+	if digest(a, b) == base || digest(a, cmd) == base {
+		t.Error("a missing record left the digest unchanged")
+	}
+}

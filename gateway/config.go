@@ -32,6 +32,10 @@ type Config struct {
 	// HealthEvery is how often the gateway reports its own health (default
 	// 1m).
 	HealthEvery time.Duration `yaml:"health_every"`
+	// Poles is what the gateway expects of its zone's poles.
+	Poles PolesConfig `yaml:"poles"`
+	// HTTP serves the zone's health: a page, JSON and Prometheus metrics.
+	HTTP HTTPConfig `yaml:"http"`
 
 	sources yamlconf.Sources
 }
@@ -71,6 +75,21 @@ type ServerConfig struct {
 	Cellular []string `yaml:"cellular"`
 }
 
+// PolesConfig is what the gateway expects of its zone's poles.
+type PolesConfig struct {
+	// HealthEvery is the heartbeat poles keep (their health_every;
+	// default 1m): a pole is late after two missed, silent after five.
+	HealthEvery time.Duration `yaml:"health_every"`
+}
+
+// HTTPConfig is the zone health endpoint.
+type HTTPConfig struct {
+	// Listen is the address of the zone health page, /api/zone/health and
+	// /metrics (default "127.0.0.1:8081"; "" turns it off). It serves no
+	// secret but names every pole: keep it on the maintenance network.
+	Listen string `yaml:"listen"`
+}
+
 // DefaultConfig is a gateway with its defaults.
 func DefaultConfig() Config {
 	return Config{
@@ -79,6 +98,8 @@ func DefaultConfig() Config {
 		MQTT:        MQTTConfig{Listen: mqttbroker.DefaultAddress, MessageExpiry: mqttbroker.DefaultMessageExpiry},
 		Gossip:      gossip.FileConfig{Bind: gossip.DefaultBind},
 		HealthEvery: time.Minute,
+		Poles:       PolesConfig{HealthEvery: time.Minute},
+		HTTP:        HTTPConfig{Listen: "127.0.0.1:8081"},
 	}
 }
 
@@ -155,6 +176,14 @@ func (c *Config) Validate() error {
 	es = append(es, c.Gossip.Problems("gossip", c.sources)...)
 	if c.HealthEvery < 5*time.Second || c.HealthEvery > time.Hour {
 		bad("health_every", "%v: want 5s to 1h", c.HealthEvery)
+	}
+	if c.Poles.HealthEvery < 5*time.Second || c.Poles.HealthEvery > time.Hour {
+		bad("poles.health_every", "%v: want 5s to 1h", c.Poles.HealthEvery)
+	}
+	if c.HTTP.Listen != "" {
+		if _, err := yamlconf.HostPort(c.HTTP.Listen); err != nil {
+			bad("http.listen", "%v", err)
+		}
 	}
 	return es.Err()
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -59,9 +60,11 @@ type Gateway struct {
 	signer   record.Signer // advisories, its own health
 
 	start   time.Time
+	httpLn  net.Listener // the zone health endpoint; nil when off
 	closers []func() error
 	mu      sync.Mutex
 	seq     uint64 // the last sequence number the gateway signed
+	zone    zoneHealth
 }
 
 // New builds a gateway from cfg: it loads the PKI (a gateway certificate),
@@ -77,7 +80,8 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 	if opts.Clock == nil {
 		opts.Clock = clock.System{}
 	}
-	g := &Gateway{cfg: cfg, opts: opts, log: opts.Logger.With("component", "gateway"), clock: opts.Clock}
+	g := &Gateway{cfg: cfg, opts: opts, log: opts.Logger.With("component", "gateway"), clock: opts.Clock,
+		zone: zoneHealth{nodes: map[string]*heard{}}}
 	g.start = g.clock.Now()
 	if err := g.open(); err != nil {
 		return nil, errors.Join(err, g.Close())
@@ -110,8 +114,22 @@ func (g *Gateway) open() error {
 		return fmt.Errorf("gateway: %w", err)
 	}
 	if g.node, err = mesh.NewNode(mesh.NodeConfig{ID: g.ident.ID, Store: g.store, Verifier: g.verifier,
-		StatePath: filepath.Join(g.cfg.DataDir, TrustStateFile), Clock: g.clock, Logger: g.opts.Logger}); err != nil {
+		StatePath: filepath.Join(g.cfg.DataDir, TrustStateFile), Clock: g.clock, Logger: g.opts.Logger, OnEvent: g.observe}); err != nil {
 		return fmt.Errorf("gateway: %w", err)
+	}
+	if g.cfg.HTTP.Listen != "" {
+		if g.httpLn, err = net.Listen("tcp", g.cfg.HTTP.Listen); err != nil {
+			return fmt.Errorf("gateway: http listen on %s: %w", g.cfg.HTTP.Listen, err)
+		}
+		g.closers = append(g.closers, func() error {
+			if err := g.httpLn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			return nil
+		})
+	}
+	if err := g.loadZoneHealth(); err != nil {
+		return fmt.Errorf("gateway: zone health: %w", err)
 	}
 	if g.broker, err = mqttbroker.New(mqttbroker.Config{Node: g.node, Address: g.cfg.MQTT.Listen, Certificate: n.TLS,
 		Verifier: g.verifier, Clock: g.clock, MessageExpiry: g.cfg.MQTT.MessageExpiry, CatchUp: g.catchUp, Logger: g.opts.Logger}); err != nil {
@@ -178,9 +196,14 @@ func (g *Gateway) Run(ctx context.Context) error {
 			return g.gossip.Run(ctx)
 		})
 	}
-	g.log.Info("gateway running", "id", g.ident.ID, "zone", g.ident.Zone, "mqtt", g.broker.URL())
+	if g.httpLn != nil {
+		run("http", func(ctx context.Context) error { return g.serveHTTP(ctx, g.httpLn) })
+	}
+	g.log.Info("gateway running", "id", g.ident.ID, "zone", g.ident.Zone, "mqtt", g.broker.URL(), "health_page", g.HealthURL())
 	health := g.clock.NewTimer(0)
 	defer health.Stop()
+	judge := g.clock.NewTimer(judgeEvery)
+	defer judge.Stop()
 	for done := false; !done; {
 		select {
 		case <-ctx.Done():
@@ -188,6 +211,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 		case <-health.C():
 			g.sendHealth(ctx)
 			health.Reset(g.cfg.HealthEvery)
+		case <-judge.C():
+			g.Health(g.clock.Now()) // logs nodes that went silent or show the wrong thing
+			judge.Reset(judgeEvery)
 		}
 	}
 	cancel(nil)
@@ -196,6 +222,18 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return c
 	}
 	return nil
+}
+
+// judgeEvery is how often the gateway judges its zone's nodes, to log
+// changes even when nobody looks at the page.
+const judgeEvery = 10 * time.Second
+
+// HealthURL is the zone health page ("" when off).
+func (g *Gateway) HealthURL() string {
+	if g.httpLn == nil {
+		return ""
+	}
+	return "http://" + g.httpLn.Addr().String() + "/"
 }
 
 // Identity returns the gateway's identity.

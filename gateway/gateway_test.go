@@ -2,8 +2,11 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
+	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +16,7 @@ import (
 	"github.com/cityarray/cityarray/mesh/mqttbroker"
 	"github.com/cityarray/cityarray/mesh/mqttlink"
 	"github.com/cityarray/cityarray/mesh/record"
+	"github.com/cityarray/cityarray/mesh/show"
 	"github.com/cityarray/cityarray/mesh/store"
 	"github.com/cityarray/cityarray/mesh/trust"
 )
@@ -112,7 +116,7 @@ func startZone(t *testing.T) *zone {
 	cfg := DefaultConfig()
 	cfg.DataDir = filepath.Join(t.TempDir(), "gw")
 	cfg.PKI.Dir, cfg.PKI.GatewayID = pki, "gw-1"
-	cfg.MQTT.Listen = "127.0.0.1:0"
+	cfg.MQTT.Listen, cfg.HTTP.Listen = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Server.Brokers = []string{sb.URL()}
 	g, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler), Version: "test"})
 	if err != nil {
@@ -226,5 +230,97 @@ func TestZoneCacheCatchUp(t *testing.T) {
 	})
 	if pole.has(other.ID()) {
 		t.Error("the pole was served another zone's alert")
+	}
+}
+
+// TestZoneHealth: the gateway judges its zone's poles from their health
+// reports: healthy, then late and silent as reports stop; whether a pole
+// shows what the zone should and whether its cache agrees with the
+// gateway's; the same on the JSON endpoint, the page and /metrics.
+func TestZoneHealth(t *testing.T) {
+	z := startZone(t)
+	pole, pl := z.connectPole(t)
+	eventually(t, "the pole connected", pl.Connected)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	alert := z.publish(t, flood(now, 1, record.ZoneScope("z1")))
+	eventually(t, "the alert at the pole", func() bool { return pole.has(alert.ID()) })
+
+	report := func(seq uint64, at time.Time, displayed record.ID) {
+		t.Helper()
+		es, err := show.ScopeEntries(pole.store, "pole-1", "z1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := show.Digest(es, "pole-1", "z1", at)
+		r, err := record.Sign(&record.Record{Kind: record.KindHealth, Tier: record.TierInformational, Scope: record.DeviceScope("pole-1"),
+			Issued: at, Expires: at.Add(time.Hour), Origin: "pole-1", Seq: seq,
+			Body: &record.Health{Rung: "ethernet", Version: "1.2.3", CPUTemp: 51500, Displayed: displayed, CacheDigest: d[:]}}, pole.signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pole.node.Publish(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	node := func(zh ZoneHealth) NodeHealth {
+		for _, n := range zh.Nodes {
+			if n.ID == "pole-1" {
+				return n
+			}
+		}
+		t.Fatalf("pole-1 not in %+v", zh)
+		return NodeHealth{}
+	}
+	report(1, now, alert.ID())
+	eventually(t, "pole-1's report at the gateway", func() bool {
+		for _, n := range z.g.Health(time.Now()).Nodes {
+			if n.ID == "pole-1" {
+				return true
+			}
+		}
+		return false
+	})
+	zh := z.g.Health(time.Now())
+	n := node(zh)
+	if n.State != StateHealthy || n.Role != "device" || n.Expected != alert.ID() || !n.ShowsExpected || n.CacheAgrees == nil || !*n.CacheAgrees ||
+		n.CPUTempC != 51.5 || n.Version != "1.2.3" {
+		t.Errorf("pole-1: %+v", n)
+	}
+	if gw := zh.Nodes[0]; gw.ID != "gw-1" || gw.Role != "gateway" {
+		t.Errorf("the gateway itself is not listed first: %+v", zh.Nodes)
+	}
+	// Late and silent, by the heartbeat.
+	beat := DefaultConfig().Poles.HealthEvery
+	if s := node(z.g.Health(time.Now().Add(3 * beat))).State; s != StateLate {
+		t.Errorf("after 3 heartbeats: %s, want late", s)
+	}
+	if s := node(z.g.Health(time.Now().Add(6 * beat))).State; s != StateSilent {
+		t.Errorf("after 6 heartbeats: %s, want silent", s)
+	}
+	// A report, well after the alert, that shows the clock: wrong.
+	report(2, now.Add(2*beat), record.ID{})
+	eventually(t, "the wrong display flagged", func() bool { return z.g.Health(time.Now()).Wrong == 1 })
+
+	h := z.g.Handler()
+	get := func(path string) string {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if rec.Code != 200 {
+			t.Fatalf("GET %s: %d %s", path, rec.Code, rec.Body)
+		}
+		return rec.Body.String()
+	}
+	var fromAPI ZoneHealth
+	if err := json.Unmarshal([]byte(get("/api/zone/health")), &fromAPI); err != nil || fromAPI.Zone != "z1" || fromAPI.Wrong != 1 || len(fromAPI.Nodes) != 2 {
+		t.Errorf("/api/zone/health: %v %+v", err, fromAPI)
+	}
+	if page := get("/"); !strings.Contains(page, "pole-1") || !strings.Contains(page, `class="wrong"`) || !strings.Contains(page, "refresh") {
+		t.Errorf("the page lacks the pole, the wrong display or the refresh:\n%s", page)
+	}
+	metrics := get("/metrics")
+	for _, want := range []string{`cityarray_zone_wrong_display{zone="z1"} 1`, `cityarray_node_shows_expected{node="pole-1",zone="z1"} 0`, `cityarray_zone_nodes{state="healthy",zone="z1"} 2`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }

@@ -1,0 +1,141 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Handler serves the zone's health:
+//
+//	/                  a page that refreshes itself every 5 s (no assets
+//	                   from elsewhere: it works on a gateway cut off from
+//	                   the internet)
+//	/api/zone/health   ZoneHealth as JSON (`cityarray mesh status` reads it)
+//	/metrics           Prometheus: nodes by state, each node's last heard,
+//	                   outbox, temperature and whether it shows what it
+//	                   should, the bridge, the Go runtime
+func (g *Gateway) Handler() http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), zoneCollector{g})
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /api/zone/health", func(w http.ResponseWriter, r *http.Request) {
+		b, err := json.MarshalIndent(g.Health(g.clock.Now()), "", "  ")
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write(append(b, '\n'))
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if err := zonePage.Execute(w, g.Health(g.clock.Now())); err != nil {
+			g.log.Warn("zone page", "err", err)
+		}
+	})
+	return mux
+}
+
+var zonePage = template.Must(template.New("zone").Funcs(template.FuncMap{
+	"ago":   func(t time.Time, now time.Time) string { return now.Sub(t).Round(time.Second).String() },
+	"deref": func(b *bool) bool { return *b },
+	"short": func(id fmt.Stringer) string {
+		s := id.String()
+		if len(s) > 12 {
+			s = s[:12]
+		}
+		return s
+	},
+}).Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">
+<title>Zone {{.Zone}} — {{.Gateway}}</title>
+<style>
+body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;background:#111;color:#ddd}
+table{border-collapse:collapse}td,th{padding:.25em .7em;border-bottom:1px solid #333;text-align:left}
+.healthy{color:#6c6}.late{color:#ec4}.silent{color:#f55;font-weight:bold}.wrong{background:#511}
+</style></head><body>
+<h1>Zone {{.Zone}} <small>gateway {{.Gateway}}</small></h1>
+<p>Server link: {{if .Server}}<span class="healthy">up</span>{{else}}<span class="silent">down</span>{{end}} ·
+healthy {{index .Counts "healthy"}} · late {{index .Counts "late"}} · silent {{index .Counts "silent"}} ·
+showing the wrong thing {{.Wrong}} · {{.At.Format "15:04:05 MST"}}</p>
+<table><tr><th>node</th><th>role</th><th>state</th><th>last heard</th><th>rung</th><th>shows</th><th>should show</th><th>cache</th><th>outbox</th><th>°C</th><th>version</th><th>faults</th></tr>
+{{$now := .At}}{{range .Nodes}}<tr{{if not .ShowsExpected}} class="wrong"{{end}}>
+<td>{{.ID}}</td><td>{{.Role}}</td><td class="{{.State}}">{{.State}}</td><td>{{ago .LastHeard $now}} ago</td><td>{{.Rung}}</td>
+<td>{{if .Displayed.IsZero}}clock{{else}}{{short .Displayed}}{{end}}</td><td>{{if .Expected.IsZero}}clock{{else}}{{short .Expected}}{{end}}</td>
+<td>{{if .CacheAgrees}}{{if deref .CacheAgrees}}agrees{{else}}<b>differs</b>{{end}}{{else}}–{{end}}</td>
+<td>{{.Outbox}}</td><td>{{printf "%.1f" .CPUTempC}}</td><td>{{.Version}}</td><td>{{range .Faults}}{{.}}<br>{{end}}</td></tr>
+{{end}}</table></body></html>
+`))
+
+// zoneCollector exports ZoneHealth to Prometheus at each scrape.
+type zoneCollector struct{ g *Gateway }
+
+var (
+	descNodes    = prometheus.NewDesc("cityarray_zone_nodes", "Nodes of the zone by state (healthy, late, silent).", []string{"zone", "state"}, nil)
+	descWrong    = prometheus.NewDesc("cityarray_zone_wrong_display", "Poles of the zone not showing what the zone should.", []string{"zone"}, nil)
+	descServer   = prometheus.NewDesc("cityarray_gateway_server_connected", "1 while the bridge to the control server is up.", []string{"zone", "gateway"}, nil)
+	descHeard    = prometheus.NewDesc("cityarray_node_last_heard_seconds", "Seconds since the node's last health report reached the gateway.", []string{"zone", "node", "role"}, nil)
+	descOutbox   = prometheus.NewDesc("cityarray_node_outbox", "Records waiting in the node's outbox, as it last reported.", []string{"zone", "node"}, nil)
+	descTemp     = prometheus.NewDesc("cityarray_node_cpu_temperature_celsius", "The node's CPU temperature, as it last reported.", []string{"zone", "node"}, nil)
+	descShowsOK  = prometheus.NewDesc("cityarray_node_shows_expected", "1 if the pole shows what its zone should, else 0.", []string{"zone", "node"}, nil)
+	descThrottle = prometheus.NewDesc("cityarray_node_throttled", "The node's firmware throttling flags (get_throttled), as it last reported.", []string{"zone", "node"}, nil)
+)
+
+func (zoneCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descNodes, descWrong, descServer, descHeard, descOutbox, descTemp, descShowsOK, descThrottle} {
+		ch <- d
+	}
+}
+
+func (c zoneCollector) Collect(ch chan<- prometheus.Metric) {
+	now := c.g.clock.Now()
+	zh := c.g.Health(now)
+	for state, n := range zh.Counts {
+		ch <- prometheus.MustNewConstMetric(descNodes, prometheus.GaugeValue, float64(n), zh.Zone, state)
+	}
+	ch <- prometheus.MustNewConstMetric(descWrong, prometheus.GaugeValue, float64(zh.Wrong), zh.Zone)
+	up := 0.0
+	if zh.Server {
+		up = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descServer, prometheus.GaugeValue, up, zh.Zone, zh.Gateway)
+	for _, n := range zh.Nodes {
+		ch <- prometheus.MustNewConstMetric(descHeard, prometheus.GaugeValue, now.Sub(n.LastHeard).Seconds(), zh.Zone, n.ID, n.Role)
+		ch <- prometheus.MustNewConstMetric(descOutbox, prometheus.GaugeValue, float64(n.Outbox), zh.Zone, n.ID)
+		ch <- prometheus.MustNewConstMetric(descTemp, prometheus.GaugeValue, n.CPUTempC, zh.Zone, n.ID)
+		ch <- prometheus.MustNewConstMetric(descThrottle, prometheus.GaugeValue, float64(n.Throttled), zh.Zone, n.ID)
+		ok := 0.0
+		if n.ShowsExpected {
+			ok = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descShowsOK, prometheus.GaugeValue, ok, zh.Zone, n.ID)
+	}
+}
+
+// serveHTTP serves Handler on addr until ctx ends.
+func (g *Gateway) serveHTTP(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{Handler: g.Handler(), ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -92,6 +92,7 @@ func newRootCmd(e *env) *cobra.Command {
 		newEdgeCmd(e),
 		newGatewayCmd(e),
 		newKeysCmd(e),
+		newMeshCmd(e),
 		newRecordCmd(e),
 		newServerCmd(e),
 		newSimCmd(e),

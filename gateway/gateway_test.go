@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
 	"github.com/cityarray/cityarray/mesh"
@@ -323,4 +326,42 @@ func TestZoneHealth(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+}
+
+// TestGrafanaDashboard: the sample dashboard is JSON and asks only for
+// metrics the gateway exports.
+func TestGrafanaDashboard(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "docs", "grafana-zone.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels []struct {
+			Targets []struct{ Expr string } `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(b, &d); err != nil || len(d.Panels) == 0 {
+		t.Fatalf("docs/grafana-zone.json: %v", err)
+	}
+	exported := map[string]bool{}
+	for _, desc := range []*prometheus.Desc{descNodes, descWrong, descServer, descHeard, descOutbox, descTemp, descShowsOK, descThrottle} {
+		exported[metricName(desc)] = true
+	}
+	for _, p := range d.Panels {
+		for _, tg := range p.Targets {
+			for _, m := range regexp.MustCompile(`cityarray_[a-z_]+`).FindAllString(tg.Expr, -1) {
+				if !exported[m] {
+					t.Errorf("the dashboard asks for %s, which the gateway does not export", m)
+				}
+			}
+		}
+	}
+}
+
+// metricName reads a descriptor's fully qualified name.
+func metricName(d *prometheus.Desc) string {
+	s := d.String()
+	_, rest, _ := strings.Cut(s, `fqName: "`)
+	name, _, _ := strings.Cut(rest, `"`)
+	return name
 }

@@ -16,7 +16,7 @@ GO_FILES = $(shell find . -type d \( -name vendor -o -name testdata -o -name '.?
 GENERATED := ':(glob)**/testdata/**'
 
 .DEFAULT_GOAL := help
-.PHONY: help build demo test fmt-check vet test-race test-integ lint fuzz cross generate check-generated bench clean
+.PHONY: help build demo tour test fmt-check vet test-race test-integ lint fuzz cross generate check-generated bench clean
 
 help: ## Show this help (variables: GO, FUZZTIME)
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -75,7 +75,10 @@ bench: ## Run the mesh benchmarks with allocation counts
 clean: ## Remove build outputs
 	rm -rf bin/
 
-demo: build ## Run the keys and records tour (README) in a temporary directory
+demo: build ## Run the whole demo city (cityarray up): server, gateways, 40 poles, a page showing them
+	./bin/cityarray up
+
+tour: build ## Run the keys and records tour (README) in a temporary directory
 	@set -e; B="$(CURDIR)/bin/cityarray"; T="$$(mktemp -d)"; cd "$$T"; \
 	step() { printf '\n\033[1m$$ %s\033[0m\n' "$$*"; "$$@"; }; \
 	step "$$B" keys init --dir pki --city Springfield; \

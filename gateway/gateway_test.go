@@ -365,3 +365,36 @@ func metricName(d *prometheus.Desc) string {
 	name, _, _ := strings.Cut(rest, `"`)
 	return name
 }
+
+// TestAdvisory: a gateway issues an Advisory for its zone: its pole gets
+// it and so does the server, through the bridge; its cancel takes it off;
+// it cannot issue a higher tier (its own node's tier table refuses).
+func TestAdvisory(t *testing.T) {
+	z := startZone(t)
+	pole, pl := z.connectPole(t)
+	eventually(t, "the pole connected", pl.Connected)
+	a := &record.Alert{Texts: map[string]record.AlertText{"en": {Short: "Road closed: Main St"}}, Severity: "Moderate", Urgency: "Expected", Certainty: "Likely", Category: "Transport"}
+	adv, err := z.g.Advisory(context.Background(), a, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the advisory at the pole", func() bool { return pole.has(adv.ID()) })
+	eventually(t, "the advisory at the server", func() bool { return z.server.has(adv.ID()) })
+	cancel, err := z.g.CancelAdvisories(context.Background(), []record.ID{adv.ID()}, "road open")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the cancel at the pole", func() bool { return pole.has(cancel.ID()) })
+	if sup, _ := pole.store.Superseded(adv.ID()); !sup {
+		t.Error("the pole does not hold the advisory as cancelled")
+	}
+	if _, err := z.g.Advisory(context.Background(), a, 0); err == nil {
+		t.Error("an advisory with no lifetime was issued")
+	}
+	// A warning signed by the gateway: its own node refuses it.
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	if _, err := z.g.issue(context.Background(), &record.Record{Kind: record.KindAlert, Tier: record.TierWarning, Scope: record.ZoneScope("z1"),
+		Issued: now, Expires: now.Add(time.Hour), Body: a}); err == nil {
+		t.Error("a gateway issued a warning")
+	}
+}

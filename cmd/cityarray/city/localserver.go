@@ -263,15 +263,21 @@ func (l *LocalServer) anon() *Session { return &Session{l: l} }
 
 var loopbackAddr = netip.MustParseAddr("127.0.0.1")
 
-// setUp finishes setup of id with its setup code over the API.
+// setUp finishes setup of id with its setup code over the API, with a
+// password made from its id (tests).
 func (l *LocalServer) setUp(ctx context.Context, id, code string, role auth.Role) (*Person, error) {
+	return l.setUpWith(ctx, id, code, role, "lantern quiet harbor "+strconv.Itoa(len(id))+" river")
+}
+
+// setUpWith finishes setup of id with its setup code and password.
+func (l *LocalServer) setUpWith(ctx context.Context, id, code string, role auth.Role, password string) (*Person, error) {
 	var st struct {
 		Secret string `json:"totp_secret"`
 	}
 	if err := l.anon().Do(ctx, "POST", "/api/v1/setup/start", map[string]string{"user": id, "setup_code": code}, &st); err != nil {
 		return nil, fmt.Errorf("setup of %s: %w", id, err)
 	}
-	p := &Person{ID: id, Password: "lantern quiet harbor " + strconv.Itoa(len(id)) + " river", Secret: st.Secret, Role: role}
+	p := &Person{ID: id, Password: password, Secret: st.Secret, Role: role}
 	c, err := l.Code(p.Secret)
 	if err != nil {
 		return nil, err
@@ -296,6 +302,16 @@ func (l *LocalServer) Bootstrap(ctx context.Context, id string) (*Person, *Sessi
 	}
 	s, err := l.Login(ctx, p)
 	return p, s, err
+}
+
+// SetUpAdmin creates the first admin and finishes its setup over the API
+// with password and a new TOTP secret, without logging it in.
+func (l *LocalServer) SetUpAdmin(ctx context.Context, id, password string) (*Person, error) {
+	code, err := l.Auth().Bootstrap(id, "Admin "+id, loopbackAddr)
+	if err != nil {
+		return nil, err
+	}
+	return l.setUpWith(ctx, id, code, auth.RoleAdmin, password)
 }
 
 // AddPerson has admin create a person of role (and zones) and sets it up.

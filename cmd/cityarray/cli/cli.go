@@ -95,6 +95,7 @@ func newRootCmd(e *env) *cobra.Command {
 		newMeshCmd(e),
 		newRecordCmd(e),
 		newServerCmd(e),
+		newUpCmd(e),
 		newSimCmd(e),
 		newVersionCmd(e),
 	)

@@ -1,0 +1,421 @@
+package city
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cityarray/cityarray/edge"
+	"github.com/cityarray/cityarray/gateway"
+	"github.com/cityarray/cityarray/hal/audio/audiotest"
+	simpanel "github.com/cityarray/cityarray/hal/display/sim"
+	"github.com/cityarray/cityarray/mesh/record"
+	"github.com/cityarray/cityarray/mesh/trust"
+	"github.com/cityarray/cityarray/server"
+)
+
+// UpConfig configures Up.
+type UpConfig struct {
+	// Dir keeps the city's files (PKI, stores); "" uses a temporary
+	// directory removed by Close.
+	Dir string
+	// Poles and Zones (defaults 40 and 2): the poles are spread over the
+	// zones, one gateway each.
+	Poles, Zones int
+	// Listen is the demo page's address (default 127.0.0.1:8080; port 0
+	// picks one).
+	Listen string
+	// Logger receives the components' logs (default: discarded).
+	Logger *slog.Logger
+	// Progress reports start-up steps; nil discards them.
+	Progress func(format string, args ...any)
+}
+
+// UpCity is a whole city running in this process on loopback: a control
+// server, a gateway per zone, simulated poles, and the demo page.
+type UpCity struct {
+	Server   *LocalServer
+	Gateways []*gateway.Gateway
+	Poles    []*edge.Pole
+	Admin    *Person
+	// PageURL is the demo page.
+	PageURL string
+
+	dir, tmp string
+	zones    []string
+	panels   map[string]*simpanel.Panel // pole id → its panel
+	zoneOf   map[string]string          // pole id → zone
+	order    []string                   // pole ids in order
+	demoMu   sync.Mutex
+	demo     map[string][]record.ID // zone → advisories the demo buttons issued, still on
+	page     *http.Server
+	pageLn   net.Listener
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	errMu    sync.Mutex
+	errs     []error
+	closers  []func() error
+}
+
+// Up starts a demo city: a throw-away PKI, a control server (with a demo
+// admin whose one-time password and TOTP secret it returns), a gateway per
+// zone and the poles, each on a simulated panel with a WAV sink for a
+// speaker. Close stops everything.
+func Up(ctx context.Context, cfg UpConfig) (*UpCity, error) {
+	if cfg.Poles <= 0 {
+		cfg.Poles = 40
+	}
+	if cfg.Zones <= 0 {
+		cfg.Zones = 2
+	}
+	if cfg.Zones > cfg.Poles {
+		return nil, fmt.Errorf("city: up: %d zones for %d poles: each zone needs a pole", cfg.Zones, cfg.Poles)
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:8080"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Progress == nil {
+		cfg.Progress = func(string, ...any) {}
+	}
+	c := &UpCity{dir: cfg.Dir, panels: map[string]*simpanel.Panel{}, zoneOf: map[string]string{}, demo: map[string][]record.ID{}}
+	if c.dir == "" {
+		tmp, err := os.MkdirTemp("", "cityarray-up-")
+		if err != nil {
+			return nil, err
+		}
+		c.dir, c.tmp = tmp, tmp
+	} else if err := os.MkdirAll(c.dir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := c.start(ctx, cfg); err != nil {
+		return nil, errors.Join(err, c.Close())
+	}
+	return c, nil
+}
+
+func (c *UpCity) start(ctx context.Context, cfg UpConfig) error {
+	runCtx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	// The demo page's port first: a busy port fails fast.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("city: up: demo page on %s: %w (choose another with --listen)", cfg.Listen, err)
+	}
+	c.pageLn = ln
+	c.closers = append(c.closers, func() error { ln.Close(); return nil })
+
+	cfg.Progress("starting the control server (a new city PKI in %s)", c.dir)
+	l, err := StartLocalServer(ctx, LocalServerConfig{Dir: c.dir, City: "demoville", Logger: cfg.Logger, Configure: func(sc *server.Config) {
+		// A demo, but the real thing: the machine's clock and password
+		// hashing, so that an authenticator app's codes work.
+		sc.Hooks.Clock, sc.Hooks.Argon2 = nil, nil
+		d := server.DefaultConfig()
+		sc.Auth.RateLimits = d.Auth.RateLimits
+	}})
+	if err != nil {
+		return err
+	}
+	c.Server = l
+	c.closers = append(c.closers, l.Close)
+	admin, err := l.SetUpAdmin(ctx, "admin", randomPassword())
+	if err != nil {
+		return fmt.Errorf("city: up: the demo admin: %w", err)
+	}
+	c.Admin = admin
+
+	pkiDir := filepath.Join(c.dir, "pki")
+	now := time.Now()
+	for z := range cfg.Zones {
+		c.zones = append(c.zones, fmt.Sprintf("z%d", z+1))
+	}
+	for i := range cfg.Poles {
+		id, zone := fmt.Sprintf("pole-%03d", i+1), c.zones[i*cfg.Zones/cfg.Poles]
+		c.order = append(c.order, id)
+		c.zoneOf[id] = zone
+	}
+	cfg.Progress("issuing certificates: %d gateways, %d poles", len(c.zones), cfg.Poles)
+	for _, z := range c.zones {
+		if _, err := l.PKI.Issue(trust.Identity{Role: trust.RoleGateway, ID: "gw-" + z, Zone: z}, now.Add(-time.Minute), nil); err != nil {
+			return err
+		}
+	}
+	for _, id := range c.order {
+		if _, err := l.PKI.Issue(trust.Identity{Role: trust.RoleDevice, ID: id, Zone: c.zoneOf[id]}, now.Add(-time.Minute), nil); err != nil {
+			return err
+		}
+	}
+
+	brokers := map[string]string{}
+	for _, z := range c.zones {
+		gc := gateway.DefaultConfig()
+		gc.DataDir = filepath.Join(c.dir, "gw-"+z)
+		gc.PKI.Dir, gc.PKI.GatewayID = pkiDir, "gw-"+z
+		gc.MQTT.Listen, gc.HTTP.Listen = "127.0.0.1:0", "127.0.0.1:0"
+		gc.Server.Brokers = []string{"tls://" + l.MQTTAddr().String()}
+		g, err := gateway.New(gc, gateway.Options{Logger: cfg.Logger, Version: "demo"})
+		if err != nil {
+			return err
+		}
+		c.closers = append(c.closers, g.Close)
+		c.Gateways = append(c.Gateways, g)
+		brokers[z] = g.BrokerURL()
+		c.run("gateway "+g.Identity().ID, func() error { return g.Run(runCtx) })
+	}
+
+	cfg.Progress("starting %d poles", cfg.Poles)
+	speak := ""
+	if _, err := exec.LookPath("espeak-ng"); err == nil && cfg.Poles <= 50 {
+		speak = "espeak-ng"
+	}
+	for _, id := range c.order {
+		panel, err := simpanel.New(simpanel.DefaultConfig())
+		if err != nil {
+			return err
+		}
+		c.panels[id] = panel
+		ec := edge.DefaultConfig()
+		ec.DataDir = filepath.Join(c.dir, id)
+		ec.PKI.Dir, ec.PKI.DeviceID = pkiDir, id
+		ec.Uplink.Gateways = []string{brokers[c.zoneOf[id]]}
+		ec.Audio.Espeak = speak
+		ec.Languages.Zones = map[string][]string{"z1": {"en", "es", "zh-Hans"}, "z2": {"en", "vi", "ar"}}
+		ec.Info.Message = "Welcome to Demoville"
+		p, err := edge.New(ec, edge.Options{Logger: cfg.Logger, Version: "demo", Panel: panel, Player: &audiotest.Sink{},
+			Notify: func(string) error { return nil }})
+		if err != nil {
+			return err
+		}
+		c.closers = append(c.closers, p.Close)
+		c.Poles = append(c.Poles, p)
+		c.run("pole "+id, func() error { return p.Run(runCtx) })
+	}
+
+	c.page = &http.Server{Handler: c.handler(), ReadHeaderTimeout: 5 * time.Second}
+	c.PageURL = "http://" + ln.Addr().String() + "/"
+	c.run("demo page", func() error {
+		if err := c.page.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	return nil
+}
+
+// run runs f on a goroutine of its own until the city closes; its error
+// is kept for Close.
+func (c *UpCity) run(name string, f func() error) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		if err := f(); err != nil {
+			c.errMu.Lock()
+			c.errs = append(c.errs, fmt.Errorf("%s: %w", name, err))
+			c.errMu.Unlock()
+		}
+	}()
+}
+
+// Close stops the poles, the gateways, the server and the page, and
+// removes the temporary directory.
+func (c *UpCity) Close() error {
+	if c.page != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = c.page.Shutdown(sctx)
+		cancel()
+	}
+	if c.cancel != nil {
+		c.cancel()
+	}
+	c.wg.Wait()
+	errs := c.errs
+	for i := len(c.closers) - 1; i >= 0; i-- {
+		if err := c.closers[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	c.closers = nil
+	if c.tmp != "" {
+		if err := os.RemoveAll(c.tmp); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Dir is where the city keeps its files.
+func (c *UpCity) Dir() string { return c.dir }
+
+// handler serves the demo page: every pole's live panel in a grid by zone,
+// each panel under /pole/{id}/ (the simulated panel's own page and image).
+func (c *UpCity) handler() http.Handler {
+	mux := http.NewServeMux()
+	for id, p := range c.panels {
+		mux.Handle("/pole/"+id+"/", http.StripPrefix("/pole/"+id, p))
+	}
+	mux.HandleFunc("POST /demo/alert", func(w http.ResponseWriter, r *http.Request) {
+		if err := c.demoAlert(r.Context(), r.FormValue("zone")); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+	})
+	mux.HandleFunc("POST /demo/cancel", func(w http.ResponseWriter, r *http.Request) {
+		if err := c.demoCancel(r.Context()); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		type zoneView struct {
+			Zone, Gateway, Health string
+			Poles                 []string
+		}
+		var zones []zoneView
+		for i, z := range c.zones {
+			zv := zoneView{Zone: z, Gateway: c.Gateways[i].Identity().ID, Health: c.Gateways[i].HealthURL()}
+			for _, id := range c.order {
+				if c.zoneOf[id] == z {
+					zv.Poles = append(zv.Poles, id)
+				}
+			}
+			zones = append(zones, zv)
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		_ = demoPage.Execute(w, map[string]any{"Zones": zones, "API": c.Server.HTTPURL()})
+	})
+	return mux
+}
+
+var demoPage = template.Must(template.New("demo").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>CITYARRAY demo city</title>
+<style>
+body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;background:#0b0b0b;color:#ddd}
+a{color:#8cf}.grid{display:flex;flex-wrap:wrap;gap:10px}
+figure{margin:0}figcaption{font-size:12px;color:#999}img{width:192px;height:96px;image-rendering:pixelated;background:#000;display:block}
+</style></head><body>
+<h1>CITYARRAY demo city</h1>
+<p>Every pole's LED matrix, live. Send a Warning through the control server's API at <code>{{.API}}</code> (see the terminal),
+or have a zone's gateway issue an Advisory (a 15-language flood advisory, signed by the gateway) with these buttons, and watch it sweep the zone.</p>
+<form method="post" action="demo/alert" style="display:inline">{{range .Zones}}<button name="zone" value="{{.Zone}}">Flood advisory for {{.Zone}}</button> {{end}}</form>
+<form method="post" action="demo/cancel" style="display:inline"><button>Cancel the demo advisories</button></form>
+{{range .Zones}}<h2>Zone {{.Zone}} <small>gateway {{.Gateway}}{{if .Health}} · <a href="{{.Health}}">zone health</a>{{end}}</small></h2>
+<div class="grid">{{range .Poles}}<figure><a href="pole/{{.}}/"><img data-pole="{{.}}" src="pole/{{.}}/frame.png?scale=3" alt="{{.}}"></a><figcaption>{{.}}</figcaption></figure>{{end}}</div>
+{{end}}
+<script>
+const imgs=[...document.querySelectorAll('img[data-pole]')];const seen={};
+async function tick(){
+  await Promise.all(imgs.map(async img=>{
+    const id=img.dataset.pole;
+    try{const r=await fetch('pole/'+id+'/state.json',{cache:'no-store'});const s=await r.json();
+      if(seen[id]!==s.version){seen[id]=s.version;img.src='pole/'+id+'/frame.png?scale=3&v='+s.version;}}catch(e){}
+  }));
+  setTimeout(tick,400);
+}
+tick();
+</script></body></html>
+`))
+
+// Describe writes where to look and how to drive the city.
+func (c *UpCity) Describe(w io.Writer) {
+	fmt.Fprintf(w, "\nCITYARRAY demo city: %d poles in %d zones, %d gateways, a control server.\n\n", len(c.Poles), len(c.zones), len(c.Gateways))
+	fmt.Fprintf(w, "  demo page (every pole's matrix):  %s\n", c.PageURL)
+	fmt.Fprintf(w, "  control server API:               %s   (HTTPS; its certificate: %s)\n", c.Server.HTTPURL(), c.Server.WebCAFile)
+	fmt.Fprintf(w, "  MQTT (server):                    tls://%s\n", c.Server.MQTTAddr())
+	for _, g := range c.Gateways {
+		fmt.Fprintf(w, "  gateway %-8s poles connect to %s; zone health %s\n", g.Identity().ID, g.BrokerURL(), g.HealthURL())
+	}
+	fmt.Fprintf(w, "\n  demo admin:  user %s, one-time password %q\n", c.Admin.ID, c.Admin.Password)
+	fmt.Fprintf(w, "               TOTP secret %s (add it to an authenticator app; log in with the code after next)\n", c.Admin.Secret)
+	conn := fmt.Sprintf("--server %s --ca %s", c.Server.HTTPURL(), c.Server.WebCAFile)
+	fmt.Fprintf(w, "\nThe buttons on the demo page have a gateway issue an Advisory. A Warning goes through\n")
+	fmt.Fprintf(w, "the control server's desk, by people (each command asks a password and a fresh TOTP code):\n")
+	fmt.Fprintf(w, "  cityarray admin %s --as admin user add --id sam --name Sam --role supervisor   # prints sam's setup code\n", conn)
+	fmt.Fprintf(w, "  cityarray admin %s setup --user sam\n", conn)
+	fmt.Fprintf(w, "  cityarray alert %s --user sam send --scope zone:z1 --text en='Flood warning: move to higher ground' --text es='Alerta de inundación'\n", conn)
+	fmt.Fprintf(w, "  cityarray alert %s --user sam approve ID; cityarray alert %s --user sam publish ID\n", conn, conn)
+	var gws []string
+	for _, g := range c.Gateways {
+		gws = append(gws, "--gateway "+g.HealthURL())
+	}
+	fmt.Fprintf(w, "Zone health in the terminal:\n  cityarray mesh status %s --watch\n", joinSpace(gws))
+	fmt.Fprintf(w, "\nFiles: %s. Stop with Ctrl-C.\n", c.dir)
+}
+
+func joinSpace(ss []string) string {
+	out := ""
+	for i, s := range ss {
+		if i > 0 {
+			out += " "
+		}
+		out += s
+	}
+	return out
+}
+
+// randomPassword is a one-time password for the demo admin: four random
+// words' worth of base32 (80 bits), in groups for reading aloud.
+func randomPassword() string {
+	b := make([]byte, 10)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on Linux
+	}
+	s := strings.ToLower(base32.StdEncoding.EncodeToString(b))
+	return s[0:4] + "-" + s[4:8] + "-" + s[8:12] + "-" + s[12:16]
+}
+
+// demoAlert has the zone's gateway issue a 15-language flood advisory
+// for its zone (a gateway signs Advisory for its own zone; the control
+// server's Warnings go through the desk's approval, from the API).
+func (c *UpCity) demoAlert(ctx context.Context, zone string) error {
+	for _, g := range c.Gateways {
+		if g.Identity().Zone == zone {
+			r, err := g.Advisory(ctx, FloodAlert(), time.Hour)
+			if err != nil {
+				return err
+			}
+			c.demoMu.Lock()
+			c.demo[zone] = append(c.demo[zone], r.ID())
+			c.demoMu.Unlock()
+			return nil
+		}
+	}
+	return fmt.Errorf("no gateway for zone %q", zone)
+}
+
+// demoCancel has each gateway cancel the advisories the demo buttons had
+// it issue.
+func (c *UpCity) demoCancel(ctx context.Context) error {
+	c.demoMu.Lock()
+	defer c.demoMu.Unlock()
+	var errs []error
+	for _, g := range c.Gateways {
+		z := g.Identity().Zone
+		if len(c.demo[z]) == 0 {
+			continue
+		}
+		if _, err := g.CancelAdvisories(ctx, c.demo[z], "demo over"); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		delete(c.demo, z)
+	}
+	return errors.Join(errs...)
+}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
+	"net"
 	"time"
 
 	"github.com/cityarray/cityarray/hal/display"
@@ -33,51 +33,34 @@ type ackReq struct {
 // ends, ErrRestart when a command asked for a restart, or the error that
 // stopped a part it cannot run without (the node).
 func (p *Pole) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var wg sync.WaitGroup
-	run := func(name string, f func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f(ctx); err != nil && ctx.Err() == nil {
-				p.log.Error("stopped", "part", name, "err", err)
-				cancel(fmt.Errorf("edge: %s: %w", name, err))
-			}
-		}()
-	}
-	run("node", p.node.Run)
+	g, ctx := mesh.NewGroup(ctx, p.log)
+	g.Go("node", p.node.Run)
 	if p.gossip != nil {
-		run("gossip", func(ctx context.Context) error {
-			if peers := p.cfg.Gossip.Peers; len(peers) > 0 {
-				if _, err := p.gossip.Join(peers); err != nil {
-					p.log.Warn("gossip: no peer reached yet; the re-join loop keeps trying", "err", err)
-				}
-			}
-			return p.gossip.Run(ctx)
-		})
+		g.Go("gossip", func(ctx context.Context) error { return p.gossip.JoinAndRun(ctx, p.cfg.Gossip.Peers) })
 	}
 	if addr := p.cfg.StatusListen; addr != "" {
-		run("status page", func(ctx context.Context) error { return p.serveStatus(ctx, addr) })
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			g.Stop(fmt.Errorf("edge: status listen on %s: %w", addr, err))
+			return g.Wait()
+		}
+		p.log.Info("status page", "url", "http://"+ln.Addr().String()+"/")
+		g.Go("status page", func(ctx context.Context) error { return mesh.ServeHTTP(ctx, ln, p.Handler()) })
 	}
 	acks := make(chan ackReq, 4096)
-	run("acks", func(ctx context.Context) error { p.sendAcks(ctx, acks); return nil })
+	g.Go("acks", func(ctx context.Context) error { p.sendAcks(ctx, acks); return nil })
 	speechReady := make(chan struct{}, 1)
 	if p.espeak != nil {
-		run("speech", func(ctx context.Context) error { p.initSpeech(ctx, speechReady); return nil })
+		g.Go("speech", func(ctx context.Context) error { p.initSpeech(ctx, speechReady); return nil })
 	}
 	plays := make(chan playReq, 16)
 	played := make(chan playDone, 16)
-	run("speaker", func(ctx context.Context) error { p.speak(ctx, plays, played); return nil })
+	g.Go("speaker", func(ctx context.Context) error { p.speak(ctx, plays, played); return nil })
 
-	err := p.loop(ctx, acks, plays, played, speechReady)
-	cancel(err)
-	wg.Wait()
+	g.Stop(p.loop(ctx, acks, plays, played, speechReady))
+	err := g.Wait()
 	p.notify("STOPPING=1")
-	if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) {
-		return c
-	}
-	return nil
+	return err
 }
 
 // onEvent runs on the node's goroutine for every event: it must not

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -27,8 +26,8 @@ import (
 
 // Files a pole keeps in its data directory.
 const (
-	RecordsFile    = "records.db"         // the record store: cache and outbox
-	TrustStateFile = "trust-state.json"   // the verifier's floor, replay windows, revocations
+	RecordsFile    = mesh.RecordsFile
+	TrustStateFile = mesh.TrustStateFile
 	GossipPeers    = "gossip-peers.json"  // the gossip re-join snapshot
 	CommandsFile   = "commands-done.json" // one-shot commands already carried out
 )
@@ -138,39 +137,17 @@ func New(cfg Config, opts Options) (*Pole, error) {
 }
 
 func (p *Pole) open() error {
-	now := p.clock.Now()
-	node, err := trust.LoadNode(trust.NodeFiles{RootCert: p.cfg.PKI.RootCert, Cert: p.cfg.PKI.Cert, Key: p.cfg.PKI.Key,
-		Field: func(f string) string { return "pki." + f }}, trust.RoleDevice, p.cfg.PKI.DeviceID, now)
+	st, err := mesh.OpenStation(mesh.StationConfig{Role: trust.RoleDevice, ID: p.cfg.PKI.DeviceID,
+		PKI: trust.NodeFiles{RootCert: p.cfg.PKI.RootCert, Cert: p.cfg.PKI.Cert, Key: p.cfg.PKI.Key,
+			Field: func(f string) string { return "pki." + f }},
+		TrustedClock: p.cfg.PKI.TrustedClock, DataDir: p.cfg.DataDir, Clock: p.clock, Logger: p.opts.Logger, OnEvent: p.onEvent})
 	if err != nil {
 		return fmt.Errorf("edge: %w", err)
 	}
-	p.ident = node.Identity
-	if p.verifier, err = node.Verifier(p.cfg.PKI.TrustedClock, now); err != nil {
-		return fmt.Errorf("edge: %w", err)
-	}
-	if err := os.MkdirAll(p.cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("edge: data_dir: %w", err)
-	}
-	if p.store, err = store.Open(filepath.Join(p.cfg.DataDir, RecordsFile), store.DefaultOptions()); err != nil {
-		return fmt.Errorf("edge: %w", err)
-	}
+	node := st.Files
+	p.ident, p.verifier, p.store, p.node = st.Identity, st.Verifier, st.Store, st.Node
 	p.closers = append(p.closers, p.store.Close)
-	p.node, err = mesh.NewNode(mesh.NodeConfig{
-		ID: p.ident.ID, Store: p.store, Verifier: p.verifier,
-		StatePath: filepath.Join(p.cfg.DataDir, TrustStateFile),
-		Clock:     p.clock, Logger: p.opts.Logger, OnEvent: p.onEvent,
-	})
-	if err != nil {
-		return fmt.Errorf("edge: %w", err)
-	}
-	kid, err := record.NewSigner(node.Key, node.Leaf.Raw, false)
-	if err != nil {
-		return fmt.Errorf("edge: %w", err)
-	}
-	withChain, err := record.NewSigner(node.Key, node.Leaf.Raw, true, node.CityCA.Raw)
-	if err != nil {
-		return fmt.Errorf("edge: %w", err)
-	}
+	kid, withChain := st.KIDSigner, st.ChainSigner
 	if p.acker, err = NewAcker(p.ident.ID, kid, withChain, p.node, p.store); err != nil {
 		return err
 	}

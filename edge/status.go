@@ -1,11 +1,7 @@
 package edge
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"net"
 	"net/http"
 	"time"
 
@@ -78,24 +74,4 @@ func (p *Pole) simPanel() *sim.Panel {
 	}
 	sp, _ := p.panel.(*sim.Panel)
 	return sp
-}
-
-// serveStatus serves Handler on addr until ctx ends.
-func (p *Pole) serveStatus(ctx context.Context, addr string) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("status listen on %s: %w", addr, err)
-	}
-	p.log.Info("status page", "url", "http://"+ln.Addr().String()+"/")
-	srv := &http.Server{Handler: p.Handler(), ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -26,8 +25,8 @@ import (
 
 // Files a gateway keeps in its data directory.
 const (
-	RecordsFile    = "records.db"
-	TrustStateFile = "trust-state.json"
+	RecordsFile    = mesh.RecordsFile
+	TrustStateFile = mesh.TrustStateFile
 	GossipPeers    = "gossip-peers.json"
 )
 
@@ -90,31 +89,17 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 }
 
 func (g *Gateway) open() error {
-	now := g.clock.Now()
-	n, err := trust.LoadNode(trust.NodeFiles{RootCert: g.cfg.PKI.RootCert, Cert: g.cfg.PKI.Cert, Key: g.cfg.PKI.Key,
-		Field: func(f string) string { return "pki." + f }}, trust.RoleGateway, g.cfg.PKI.GatewayID, now)
+	st, err := mesh.OpenStation(mesh.StationConfig{Role: trust.RoleGateway, ID: g.cfg.PKI.GatewayID,
+		PKI: trust.NodeFiles{RootCert: g.cfg.PKI.RootCert, Cert: g.cfg.PKI.Cert, Key: g.cfg.PKI.Key,
+			Field: func(f string) string { return "pki." + f }},
+		TrustedClock: g.cfg.PKI.TrustedClock, DataDir: g.cfg.DataDir, Clock: g.clock, Logger: g.opts.Logger, OnEvent: g.observe})
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
-	g.ident = n.Identity
-	if g.verifier, err = n.Verifier(g.cfg.PKI.TrustedClock, now); err != nil {
-		return fmt.Errorf("gateway: %w", err)
-	}
-	if g.signer, err = record.NewSigner(n.Key, n.Leaf.Raw, true, n.CityCA.Raw); err != nil {
-		return fmt.Errorf("gateway: %w", err)
-	}
-	if err := os.MkdirAll(g.cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("gateway: data_dir: %w", err)
-	}
-	if g.store, err = store.Open(filepath.Join(g.cfg.DataDir, RecordsFile), store.DefaultOptions()); err != nil {
-		return fmt.Errorf("gateway: %w", err)
-	}
+	n := st.Files
+	g.ident, g.verifier, g.store, g.node, g.signer = st.Identity, st.Verifier, st.Store, st.Node, st.ChainSigner
 	g.closers = append(g.closers, g.store.Close)
 	if g.seq, err = g.lastSeq(); err != nil {
-		return fmt.Errorf("gateway: %w", err)
-	}
-	if g.node, err = mesh.NewNode(mesh.NodeConfig{ID: g.ident.ID, Store: g.store, Verifier: g.verifier,
-		StatePath: filepath.Join(g.cfg.DataDir, TrustStateFile), Clock: g.clock, Logger: g.opts.Logger, OnEvent: g.observe}); err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
 	if g.cfg.HTTP.Listen != "" {
@@ -172,32 +157,13 @@ func (g *Gateway) open() error {
 // Run runs the gateway until ctx ends: the node, the gossip link and its
 // own health reports.
 func (g *Gateway) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var wg sync.WaitGroup
-	run := func(name string, f func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f(ctx); err != nil && ctx.Err() == nil {
-				g.log.Error("stopped", "part", name, "err", err)
-				cancel(fmt.Errorf("gateway: %s: %w", name, err))
-			}
-		}()
-	}
-	run("node", g.node.Run)
+	grp, ctx := mesh.NewGroup(ctx, g.log)
+	grp.Go("node", g.node.Run)
 	if g.gossip != nil {
-		run("gossip", func(ctx context.Context) error {
-			if peers := g.cfg.Gossip.Peers; len(peers) > 0 {
-				if _, err := g.gossip.Join(peers); err != nil {
-					g.log.Warn("gossip: no peer reached yet; the re-join loop keeps trying", "err", err)
-				}
-			}
-			return g.gossip.Run(ctx)
-		})
+		grp.Go("gossip", func(ctx context.Context) error { return g.gossip.JoinAndRun(ctx, g.cfg.Gossip.Peers) })
 	}
 	if g.httpLn != nil {
-		run("http", func(ctx context.Context) error { return g.serveHTTP(ctx, g.httpLn) })
+		grp.Go("http", func(ctx context.Context) error { return mesh.ServeHTTP(ctx, g.httpLn, g.Handler()) })
 	}
 	g.log.Info("gateway running", "id", g.ident.ID, "zone", g.ident.Zone, "mqtt", g.broker.URL(), "health_page", g.HealthURL())
 	health := g.clock.NewTimer(0)
@@ -216,12 +182,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 			judge.Reset(judgeEvery)
 		}
 	}
-	cancel(nil)
-	wg.Wait()
-	if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) {
-		return c
-	}
-	return nil
+	return grp.Wait()
 }
 
 // judgeEvery is how often the gateway judges its zone's nodes, to log

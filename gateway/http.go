@@ -1,12 +1,9 @@
 package gateway
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"html/template"
-	"net"
 	"net/http"
 	"time"
 
@@ -123,19 +120,4 @@ func (c zoneCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(descShowsOK, prometheus.GaugeValue, ok, zh.Zone, n.ID)
 	}
-}
-
-// serveHTTP serves Handler on addr until ctx ends.
-func (g *Gateway) serveHTTP(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: g.Handler(), ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -388,4 +389,18 @@ func (l *Link) Run(ctx context.Context) error {
 			at.Reset(l.spread(l.cfg.AntiEntropyInterval))
 		}
 	}
+}
+
+// JoinAndRun joins the cluster through peers (the configured ones; the
+// re-join loop keeps trying them and every member seen since if none
+// answers now) and then runs the link until ctx ends.
+func (l *Link) JoinAndRun(ctx context.Context, peers []string) error {
+	if len(peers) > 0 {
+		if n, err := l.Join(peers); err != nil {
+			l.log.Warn("no gossip peer reached yet; the re-join loop keeps trying", "peers", strings.Join(peers, ","), "err", err)
+		} else {
+			l.log.Info("joined the gossip cluster", "reached", n)
+		}
+	}
+	return l.Run(ctx)
 }

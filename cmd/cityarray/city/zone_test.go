@@ -56,7 +56,7 @@ func startZoneTest(t *testing.T) *zoneTest {
 		cfg := gateway.DefaultConfig()
 		cfg.DataDir = filepath.Join(dir, id)
 		cfg.PKI.Dir, cfg.PKI.GatewayID = pkiDir, id
-		cfg.MQTT.Listen = "127.0.0.1:0"
+		cfg.MQTT.Listen, cfg.HTTP.Listen = "127.0.0.1:0", "127.0.0.1:0"
 		cfg.Server.Brokers = []string{"tls://" + l.MQTTAddr().String()}
 		g, err := gateway.New(cfg, gateway.Options{Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {

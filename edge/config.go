@@ -184,26 +184,15 @@ func LoadConfig(path string) (Config, error) {
 func (c *Config) SetSource(field, source string) { c.sources.Set(field, source) }
 
 func (c *Config) resolvePaths(dir string) {
-	for _, p := range []*string{&c.DataDir, &c.PKI.Dir, &c.PKI.RootCert, &c.PKI.Cert, &c.PKI.Key, &c.Gossip.KeyringFile, &c.Display.Sim.DumpDir} {
-		if *p != "" && !filepath.IsAbs(*p) {
-			*p = filepath.Join(dir, *p)
-		}
-	}
+	yamlconf.ResolvePaths(dir, &c.DataDir, &c.PKI.Dir, &c.PKI.RootCert, &c.PKI.Cert, &c.PKI.Key, &c.Gossip.KeyringFile, &c.Display.Sim.DumpDir)
 }
 
 // fill derives the paths that default from pki.dir.
 func (c *Config) fill() {
-	if c.PKI.Dir != "" {
-		def := func(p *string, name string) {
-			if *p == "" {
-				*p = filepath.Join(c.PKI.Dir, name)
-			}
-		}
-		def(&c.PKI.RootCert, trust.RootCertFile)
-		if c.PKI.DeviceID != "" {
-			def(&c.PKI.Cert, c.PKI.DeviceID+".pem")
-			def(&c.PKI.Key, c.PKI.DeviceID+".key")
-		}
+	yamlconf.Default(&c.PKI.RootCert, c.PKI.Dir, trust.RootCertFile)
+	if c.PKI.DeviceID != "" {
+		yamlconf.Default(&c.PKI.Cert, c.PKI.Dir, c.PKI.DeviceID+".pem")
+		yamlconf.Default(&c.PKI.Key, c.PKI.Dir, c.PKI.DeviceID+".key")
 	}
 }
 

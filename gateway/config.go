@@ -115,12 +115,7 @@ func LoadConfig(path string) (Config, error) {
 	if err := yamlconf.Decode(path, data, &cfg, &cfg.sources); err != nil {
 		return cfg, err
 	}
-	dir := filepath.Dir(path)
-	for _, p := range []*string{&cfg.DataDir, &cfg.PKI.Dir, &cfg.PKI.RootCert, &cfg.PKI.Cert, &cfg.PKI.Key, &cfg.Gossip.KeyringFile} {
-		if *p != "" && !filepath.IsAbs(*p) {
-			*p = filepath.Join(dir, *p)
-		}
-	}
+	yamlconf.ResolvePaths(filepath.Dir(path), &cfg.DataDir, &cfg.PKI.Dir, &cfg.PKI.RootCert, &cfg.PKI.Cert, &cfg.PKI.Key, &cfg.Gossip.KeyringFile)
 	return cfg, nil
 }
 
@@ -131,17 +126,10 @@ func (c *Config) SetSource(field, source string) { c.sources.Set(field, source) 
 // problem with its FILE:LINE (or flag); errors.Is(err, yamlconf.ErrConfig)
 // holds.
 func (c *Config) Validate() error {
-	if d := c.PKI.Dir; d != "" {
-		def := func(p *string, name string) {
-			if *p == "" {
-				*p = filepath.Join(d, name)
-			}
-		}
-		def(&c.PKI.RootCert, trust.RootCertFile)
-		if c.PKI.GatewayID != "" {
-			def(&c.PKI.Cert, c.PKI.GatewayID+".pem")
-			def(&c.PKI.Key, c.PKI.GatewayID+".key")
-		}
+	yamlconf.Default(&c.PKI.RootCert, c.PKI.Dir, trust.RootCertFile)
+	if c.PKI.GatewayID != "" {
+		yamlconf.Default(&c.PKI.Cert, c.PKI.Dir, c.PKI.GatewayID+".pem")
+		yamlconf.Default(&c.PKI.Key, c.PKI.Dir, c.PKI.GatewayID+".key")
 	}
 	var es yamlconf.Errors
 	bad := func(field, format string, args ...any) { es = append(es, c.sources.Problem(field, format, args...)) }

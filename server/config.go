@@ -356,13 +356,7 @@ func (c *Config) SetSource(field, source string) { c.sources.Set(field, source) 
 func (c *Config) where(field string) string { return c.sources.Where(field) }
 
 // resolvePaths makes relative paths in the file relative to dir.
-func (c *Config) resolvePaths(dir string) {
-	for _, p := range c.paths() {
-		if *p != "" && !filepath.IsAbs(*p) {
-			*p = filepath.Join(dir, *p)
-		}
-	}
-}
+func (c *Config) resolvePaths(dir string) { yamlconf.ResolvePaths(dir, c.paths()...) }
 
 func (c *Config) paths() []*string {
 	return []*string{&c.DataDir, &c.PKI.Dir, &c.PKI.RootCert, &c.PKI.CityCert, &c.PKI.ServerCert,
@@ -372,18 +366,11 @@ func (c *Config) paths() []*string {
 
 // fill derives the paths that default from others (pki.dir, data_dir).
 func (c *Config) fill() {
-	if c.PKI.Dir != "" {
-		def := func(p *string, name string) {
-			if *p == "" {
-				*p = filepath.Join(c.PKI.Dir, name)
-			}
-		}
-		def(&c.PKI.RootCert, trust.RootCertFile)
-		def(&c.PKI.CityCert, trust.CityCertFile)
-		if c.PKI.ServerID != "" {
-			def(&c.PKI.ServerCert, c.PKI.ServerID+".pem")
-			def(&c.PKI.ServerKey, c.PKI.ServerID+".key")
-		}
+	yamlconf.Default(&c.PKI.RootCert, c.PKI.Dir, trust.RootCertFile)
+	yamlconf.Default(&c.PKI.CityCert, c.PKI.Dir, trust.CityCertFile)
+	if c.PKI.ServerID != "" {
+		yamlconf.Default(&c.PKI.ServerCert, c.PKI.Dir, c.PKI.ServerID+".pem")
+		yamlconf.Default(&c.PKI.ServerKey, c.PKI.Dir, c.PKI.ServerID+".key")
 	}
 	if c.Audit.Dir == "" && c.DataDir != "" {
 		c.Audit.Dir = filepath.Join(c.DataDir, "audit")

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -255,5 +256,22 @@ func walk(n *yaml.Node, prefix string, f func(string, int)) {
 			f(p, v.Line)
 			walk(v, p, f)
 		}
+	}
+}
+
+// ResolvePaths makes the relative paths among ps relative to dir (the
+// configuration file's directory); empty and absolute ones stay.
+func ResolvePaths(dir string, ps ...*string) {
+	for _, p := range ps {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+}
+
+// Default sets *p to dir/name when *p is empty and dir is not.
+func Default(p *string, dir, name string) {
+	if *p == "" && dir != "" {
+		*p = filepath.Join(dir, name)
 	}
 }

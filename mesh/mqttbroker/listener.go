@@ -102,9 +102,18 @@ func (l *listener) handle(raw net.Conn, establish listeners.EstablishFn) {
 	}
 }
 
-// Close stops accepting, has mochi disconnect its clients, and closes
-// every connection left.
-func (l *listener) Close(closeClients listeners.CloseFn) {
+// Close stops accepting and closes every connection; mochi's read loops
+// then end and it removes each client as it does on any disconnect.
+//
+// It does not call mochi's closeClients: in mochi v2.7.9,
+// Clients.GetByListener takes the clients' read lock and then, through
+// Clients.Len, takes it again, so a client connecting or leaving at that
+// instant (a writer waiting on the lock between the two) deadlocks the
+// broker's Close (seen in CI: Close blocked in Clients.Len while a
+// connection's attachClient waited in Clients.Delete). Our clients speak
+// MQTT 3.1.1, which has no server DISCONNECT, so closing the sockets tells
+// them the same thing.
+func (l *listener) Close(listeners.CloseFn) {
 	l.mu.Lock()
 	already := l.closed
 	l.closed = true
@@ -113,7 +122,6 @@ func (l *listener) Close(closeClients listeners.CloseFn) {
 	if already {
 		return
 	}
-	closeClients(l.ID())
 	l.mu.Lock()
 	for c := range l.conns {
 		c.Close()
@@ -122,7 +130,7 @@ func (l *listener) Close(closeClients listeners.CloseFn) {
 }
 
 // closeNow closes the socket of a listener mochi never served.
-func (l *listener) closeNow() { l.Close(func(string) {}) }
+func (l *listener) closeNow() { l.Close(nil) }
 
 // wait waits for every connection goroutine to end.
 func (l *listener) wait() { l.wg.Wait() }

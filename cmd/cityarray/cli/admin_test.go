@@ -31,6 +31,9 @@ func newAdminWorld(t *testing.T) *adminWorld {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		if t.Failed() {
+			logAuthEntries(t, l.Audit().Dir())
+		}
 		if err := l.Close(); err != nil {
 			t.Errorf("server: %v", err)
 		}
@@ -40,6 +43,24 @@ func newAdminWorld(t *testing.T) *adminWorld {
 		t.Fatal(err)
 	}
 	return &adminWorld{t: t, l: l, rootCode: code, passwords: map[string]string{}, secrets: map[string]string{}}
+}
+
+// logAuthEntries logs the login and setup entries of the audit log in dir:
+// when a login the test expected to work is refused, their reasons say why.
+func logAuthEntries(t *testing.T, dir string) {
+	segs, _ := filepath.Glob(filepath.Join(dir, "seg-*.jsonl"))
+	for _, seg := range segs {
+		b, err := os.ReadFile(seg)
+		if err != nil {
+			t.Logf("audit: %v", err)
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, `"action":"login.`) || strings.Contains(line, `"action":"mfa.`) || strings.Contains(line, `"action":"setup.`) {
+				t.Logf("audit: %s", line)
+			}
+		}
+	}
 }
 
 // run runs cityarray with args after the server flags of cmd ("admin" or

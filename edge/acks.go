@@ -16,9 +16,9 @@ import (
 // outbox through a 48-hour outage and still reach the server.
 const AckLifetime = 72 * time.Hour
 
-// Publisher takes a record the pole signed (mesh.Node.Publish).
+// Publisher takes records the pole signed (mesh.Node.PublishAll).
 type Publisher interface {
-	Publish(ctx context.Context, r *record.Record) error
+	PublishAll(ctx context.Context, rs []*record.Record) error
 }
 
 // ackKey is one (record, state) a pole reports once.
@@ -103,33 +103,67 @@ func (a *Acker) nextSeq(now time.Time) uint64 {
 // Ack signs and publishes the pole's ack of rec in state (reason only for
 // failed), unless it was sent before. It returns whether it sent one.
 func (a *Acker) Ack(ctx context.Context, rec record.ID, state record.AckState, reason string, now time.Time) (bool, error) {
-	k := ackKey{rec, state}
+	n, err := a.AckAll(ctx, []AckRequest{{Record: rec, State: state, Reason: reason}}, now)
+	return n == 1, err
+}
+
+// AckRequest is one ack to send: of Record, in State, with Reason for a
+// failure.
+type AckRequest struct {
+	Record record.ID
+	State  record.AckState
+	Reason string
+}
+
+// AckAll is Ack of several at once: one outbox transaction and one batch
+// for the node, so that the "received" and "displayed" acks of a new
+// alert, which come together, cost one disk flush each way, not two. It
+// returns how many it sent (those not sent before); on an error none is
+// counted as sent, and the next attempt sends them.
+func (a *Acker) AckAll(ctx context.Context, reqs []AckRequest, now time.Time) (int, error) {
+	var keys []ackKey
+	var recs []*record.Record
 	a.mu.Lock()
-	if a.sent[k] {
-		a.mu.Unlock()
-		return false, nil
-	}
-	a.sent[k] = true // claimed: a concurrent Ack of the same key sends nothing
-	r := &record.Record{
-		Kind: record.KindAck, Tier: record.TierInformational, Scope: record.DeviceScope(a.device),
-		Issued: now, Expires: now.Add(AckLifetime), Origin: a.device, Seq: a.nextSeq(now),
-		Body: &record.Ack{Record: rec, Device: a.device, State: state, Reason: reason, At: record.MillisOf(now)},
+	for _, q := range reqs {
+		k := ackKey{q.Record, q.State}
+		if a.sent[k] {
+			continue
+		}
+		a.sent[k] = true // claimed: a concurrent Ack of the same key sends nothing
+		keys = append(keys, k)
+		recs = append(recs, &record.Record{
+			Kind: record.KindAck, Tier: record.TierInformational, Scope: record.DeviceScope(a.device),
+			Issued: now, Expires: now.Add(AckLifetime), Origin: a.device, Seq: a.nextSeq(now),
+			Body: &record.Ack{Record: q.Record, Device: a.device, State: q.State, Reason: q.Reason, At: record.MillisOf(now)},
+		})
 	}
 	a.mu.Unlock()
-	signed, err := record.Sign(r, a.signer)
-	if err == nil {
-		_, err = a.st.Enqueue(store.OutboxAck, signed.Raw())
+	if len(recs) == 0 {
+		return 0, nil
 	}
-	if err == nil {
-		err = a.pub.Publish(ctx, signed)
-	}
+	err := func() error {
+		raws := make([][]byte, len(recs))
+		for i, r := range recs {
+			signed, err := record.Sign(r, a.signer)
+			if err != nil {
+				return err
+			}
+			recs[i], raws[i] = signed, signed.Raw()
+		}
+		if _, err := a.st.EnqueueBatch(store.OutboxAck, raws); err != nil {
+			return err
+		}
+		return a.pub.PublishAll(ctx, recs)
+	}()
 	if err != nil {
 		a.mu.Lock()
-		delete(a.sent, k) // not sent: the next attempt sends it
+		for _, k := range keys {
+			delete(a.sent, k) // not sent: the next attempt sends it
+		}
 		a.mu.Unlock()
-		return false, fmt.Errorf("edge: ack %s %s: %w", rec.Short(), state, err)
+		return 0, fmt.Errorf("edge: %d acks (%s %s first): %w", len(keys), keys[0].rec.Short(), keys[0].state, err)
 	}
-	return true, nil
+	return len(recs), nil
 }
 
 // Health signs and publishes a health report, with the certificate chain
@@ -148,7 +182,7 @@ func (a *Acker) Health(ctx context.Context, h *record.Health, now time.Time, eve
 	if _, err := a.st.Enqueue(store.OutboxTelemetry, signed.Raw()); err != nil {
 		return fmt.Errorf("edge: health: %w", err)
 	}
-	if err := a.pub.Publish(ctx, signed); err != nil {
+	if err := a.pub.PublishAll(ctx, []*record.Record{signed}); err != nil {
 		return fmt.Errorf("edge: health: %w", err)
 	}
 	return nil

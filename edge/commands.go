@@ -45,7 +45,7 @@ const defaultTestSeconds = 10
 
 // handleEvent takes an event from the node; it reports whether the pole
 // must restart.
-func (p *Pole) handleEvent(ctx context.Context, ev mesh.Event, st *loopState, acks chan<- ackReq) (restart bool) {
+func (p *Pole) handleEvent(ctx context.Context, ev mesh.Event, st *loopState, acks chan<- []AckRequest) (restart bool) {
 	if ev.Kind != mesh.EventAccepted || ev.Record == nil || ev.Record.Kind != record.KindCommand {
 		return false
 	}

@@ -101,6 +101,44 @@ func (p *Pole) relayHealth() {
 	})
 }
 
+// meshCarry is the gossip link's policy for what the pole spreads: every
+// alert, protocol, activation and revocation; but its own uplink records
+// (acks, health) only while it has no uplink of its own, and a
+// neighbour's never. The link sends those to the mesh's server and
+// gateways, or without any to random neighbours, which relay them to
+// their gateway (gatewayUplink). So a city's acks are not copied onto
+// every pole, nor flooded among the poles that lost their gateway.
+func (p *Pole) meshCarry(f mesh.Forward) bool {
+	if !f.Record.Kind.Uplink() {
+		return true
+	}
+	return f.Record.Origin == p.ident.ID && !hasUplink(p.ladder())
+}
+
+// offerOutboxToMesh offers the gossip link what the pole's outbox still
+// holds (acks and reports not yet confirmed upstream): when the pole
+// loses its uplink, what it queued while it had one would otherwise wait
+// for the uplink to come back.
+func (p *Pole) offerOutboxToMesh() {
+	if p.gossip == nil {
+		return
+	}
+	items, err := p.store.Peek(outboxRelayMax)
+	if err != nil {
+		p.log.Warn("offering the outbox to the mesh", "err", err)
+		return
+	}
+	for _, it := range items {
+		if r, err := record.Parse(it.Data); err == nil {
+			p.gossip.Offer(mesh.Forward{Record: r})
+		}
+	}
+}
+
+// outboxRelayMax bounds what offerOutboxToMesh offers at once: the
+// newest matter most, and the rest follow when the uplink returns.
+const outboxRelayMax = 256
+
 // gatewayUplink is the gateway link's policy for what the node offers: the
 // pole's own records (OwnUplink), and the uplink records of a neighbour
 // that came by gossip while that neighbour has no uplink of its own (its
@@ -133,7 +171,7 @@ func (p *Pole) gatewayUplink(f mesh.Forward) bool {
 // name starts with "wl", as Linux names them). It is worked out once per
 // broker.
 func (p *Pole) lanRung() string {
-	broker := p.uplink.Stats().Broker
+	broker := p.uplink.BrokerURL()
 	if v, ok := p.lanRungs.Load(broker); ok {
 		return v.(string)
 	}

@@ -21,13 +21,6 @@ var ErrRestart = errors.New("edge: restart requested")
 // rungEvery is how often the loop looks at the ladder's rung.
 const rungEvery = 2 * time.Second
 
-// ackReq is an ack the loop wants sent.
-type ackReq struct {
-	rec    record.ID
-	state  record.AckState
-	reason string
-}
-
 // Run runs the pole until ctx ends: the node, the links, the display and
 // speaker loop, health reports, the watchdog. It returns nil when ctx
 // ends, ErrRestart when a command asked for a restart, or the error that
@@ -47,7 +40,7 @@ func (p *Pole) Run(ctx context.Context) error {
 		p.log.Info("status page", "url", "http://"+ln.Addr().String()+"/")
 		g.Go("status page", func(ctx context.Context) error { return mesh.ServeHTTP(ctx, ln, p.Handler()) })
 	}
-	acks := make(chan ackReq, 4096)
+	acks := make(chan []AckRequest, 4096)
 	g.Go("acks", func(ctx context.Context) error { p.sendAcks(ctx, acks); return nil })
 	speechReady := make(chan struct{}, 1)
 	if p.espeak != nil {
@@ -85,7 +78,7 @@ func (p *Pole) onEvent(ev mesh.Event) {
 // loop is the pole's one goroutine that decides: what to show, what to
 // ack, what to say, when to report. It returns only when ctx ends or a
 // command asks for a restart.
-func (p *Pole) loop(ctx context.Context, acks chan<- ackReq, plays chan<- playReq, played <-chan playDone, speechReady <-chan struct{}) error {
+func (p *Pole) loop(ctx context.Context, acks chan<- []AckRequest, plays chan<- playReq, played <-chan playDone, speechReady <-chan struct{}) error {
 	now := p.clock.Now()
 	frame := p.clock.NewTimer(0)
 	defer frame.Stop()
@@ -155,6 +148,8 @@ func (p *Pole) loop(ctx context.Context, acks chan<- ackReq, plays chan<- playRe
 				health.Reset(p.cfg.HealthEvery)
 				if hasUplink(r) {
 					p.relayHealth()
+				} else {
+					p.offerOutboxToMesh()
 				}
 			}
 			rungCheck.Reset(rungEvery)
@@ -179,35 +174,57 @@ type loopState struct {
 	volume     int
 }
 
-// ack queues an ack unless it was sent; the sender skips duplicates too.
-func (p *Pole) ack(acks chan<- ackReq, rec record.ID, state record.AckState, reason string) {
-	if p.acker.Sent(rec, state) {
+// ack queues acks unless they were sent; acks queued in one call are
+// signed and stored together (one disk flush).
+func (p *Pole) ack(acks chan<- []AckRequest, reqs ...AckRequest) {
+	var out []AckRequest
+	for _, q := range reqs {
+		if !p.acker.Sent(q.Record, q.State) {
+			out = append(out, q)
+		}
+	}
+	if len(out) == 0 {
 		return
 	}
 	select {
-	case acks <- ackReq{rec, state, reason}:
+	case acks <- out:
 	default:
-		// Full: the next reselect queues it again, since it is not sent.
+		// Full: the next reselect queues them again, since they are not sent.
 	}
 }
 
-// sendAcks signs and publishes queued acks until ctx ends.
-func (p *Pole) sendAcks(ctx context.Context, acks <-chan ackReq) {
+// sendAcks signs and publishes queued acks until ctx ends, all that are
+// waiting at once.
+func (p *Pole) sendAcks(ctx context.Context, acks <-chan []AckRequest) {
+	var batch []AckRequest
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case a := <-acks:
-			if _, err := p.acker.Ack(ctx, a.rec, a.state, a.reason, p.clock.Now()); err != nil && ctx.Err() == nil {
-				p.log.Error("ack not stored", "record", a.rec.Short(), "state", a.state, "err", err)
+			batch = append(batch[:0], a...)
+		more:
+			for len(batch) < maxAckBatch {
+				select {
+				case a := <-acks:
+					batch = append(batch, a...)
+				default:
+					break more
+				}
+			}
+			if _, err := p.acker.AckAll(ctx, batch, p.clock.Now()); err != nil && ctx.Err() == nil {
+				p.log.Error("acks not stored", "acks", len(batch), "err", err)
 			}
 		}
 	}
 }
 
+// maxAckBatch bounds the acks sendAcks signs and stores in one go.
+const maxAckBatch = 64
+
 // reselect reads the active records, queues acks of what arrived, chooses
 // what to show and returns when the choice next changes by itself.
-func (p *Pole) reselect(ctx context.Context, now time.Time, st *loopState, acks chan<- ackReq, plays chan<- playReq) time.Time {
+func (p *Pole) reselect(ctx context.Context, now time.Time, st *loopState, acks chan<- []AckRequest, plays chan<- playReq) time.Time {
 	active, err := p.store.Active(now)
 	if err != nil {
 		p.fault("store", err.Error())
@@ -216,16 +233,23 @@ func (p *Pole) reselect(ctx context.Context, now time.Time, st *loopState, acks 
 	p.fault("store", "")
 	cands, refused := show.Candidates(active, p.ident.ID, p.ident.Zone, now, p.store.Get)
 	for _, r := range refused {
-		p.ack(acks, r.ID, record.AckReceived, "")
-		p.ack(acks, r.ID, record.AckFailed, r.Reason)
+		p.ack(acks, AckRequest{Record: r.ID, State: record.AckReceived}, AckRequest{Record: r.ID, State: record.AckFailed, Reason: r.Reason})
 	}
+	chosen := show.Choose(cands)
 	for i := range cands {
-		p.ack(acks, cands[i].ID, record.AckReceived, "")
+		// What goes on the display now is acked received with its
+		// displayed ack, in one flush, by the frame that shows it.
+		if chosen == nil || cands[i].ID != chosen.ID || st.shownAcked[chosen.ID] {
+			p.ack(acks, AckRequest{Record: cands[i].ID, State: record.AckReceived})
+		}
 		p.prepareSpeech(ctx, &cands[i])
 	}
 	st.cands = cands
-	if err := p.screen.set(show.Choose(cands), now); err != nil {
+	if err := p.screen.set(chosen, now); err != nil {
 		p.fault("render", err.Error())
+		if chosen != nil {
+			p.ack(acks, AckRequest{Record: chosen.ID, State: record.AckReceived}) // no frame will say it
+		}
 	}
 	next := show.NextChange(cands)
 	if next.IsZero() || next.After(now.Add(time.Minute)) {
@@ -236,7 +260,7 @@ func (p *Pole) reselect(ctx context.Context, now time.Time, st *loopState, acks 
 
 // drawFrame draws the next frame, or a test pattern while one is on, and
 // returns when the next is due.
-func (p *Pole) drawFrame(now time.Time, st *loopState, acks chan<- ackReq, plays chan<- playReq) time.Time {
+func (p *Pole) drawFrame(now time.Time, st *loopState, acks chan<- []AckRequest, plays chan<- playReq) time.Time {
 	if now.Before(st.testUntil) {
 		return p.drawTestPattern(now, st)
 	}
@@ -245,7 +269,8 @@ func (p *Pole) drawFrame(now time.Time, st *loopState, acks chan<- ackReq, plays
 	if err != nil {
 		p.fault("display", fmt.Sprintf("%v; retrying every second", err))
 		if item != nil {
-			p.ack(acks, item.ID, record.AckFailed, "display: "+err.Error())
+			p.ack(acks, AckRequest{Record: item.ID, State: record.AckReceived},
+				AckRequest{Record: item.ID, State: record.AckFailed, Reason: "display: " + err.Error()})
 		}
 		return next
 	}
@@ -260,10 +285,11 @@ func (p *Pole) drawFrame(now time.Time, st *loopState, acks chan<- ackReq, plays
 	p.mu.Unlock()
 	if item != nil && !st.shownAcked[item.ID] {
 		st.shownAcked[item.ID] = true
+		received := AckRequest{Record: item.ID, State: record.AckReceived}
 		if why := p.noPanel(); why != "" {
-			p.ack(acks, item.ID, record.AckFailed, why)
+			p.ack(acks, received, AckRequest{Record: item.ID, State: record.AckFailed, Reason: why})
 		} else {
-			p.ack(acks, item.ID, record.AckDisplayed, "")
+			p.ack(acks, received, AckRequest{Record: item.ID, State: record.AckDisplayed})
 		}
 		p.log.Info("showing", "record", item.ID.Short(), "tier", item.Tier, "languages", p.screen.langs)
 		p.maybePlay(item, st, plays)

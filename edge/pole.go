@@ -1,6 +1,8 @@
 package edge
 
 import (
+	"github.com/hashicorp/memberlist"
+
 	"context"
 	"errors"
 	"fmt"
@@ -38,6 +40,16 @@ type Options struct {
 	Logger  *slog.Logger
 	Clock   clock.Clock // default clock.System
 	Version string      // reported in health
+	// Chains and Metas, if set, are verification caches shared with the
+	// other nodes of this process (`cityarray up`, benches): each node
+	// still checks every peer, but a chain or a gossip meta is verified
+	// once per process (trust.ChainCache, gossip.MetaCache).
+	Chains *trust.ChainCache
+	Metas  *gossip.MetaCache
+	// Memberlist is the base memberlist configuration (a city simulated
+	// in one process slows its timing); nil uses memberlist's LAN
+	// defaults.
+	Memberlist *memberlist.Config
 
 	// Panel, Player, TTS and Sensors replace what the configuration
 	// would open.
@@ -83,6 +95,7 @@ type Pole struct {
 	uplink   *mqttlink.Link // to the gateways; nil without
 	cellular *mqttlink.Link // to the server; nil without
 	gossip   *gossip.Link   // nil without
+	tones    sync.Map       // record.Tier → *audio.Clip, made once
 
 	panel    display.Panel
 	disp     *display.Display // panel, when opened from the configuration
@@ -140,7 +153,8 @@ func (p *Pole) open() error {
 	st, err := mesh.OpenStation(mesh.StationConfig{Role: trust.RoleDevice, ID: p.cfg.PKI.DeviceID,
 		PKI: trust.NodeFiles{RootCert: p.cfg.PKI.RootCert, Cert: p.cfg.PKI.Cert, Key: p.cfg.PKI.Key,
 			Field: func(f string) string { return "pki." + f }},
-		TrustedClock: p.cfg.PKI.TrustedClock, DataDir: p.cfg.DataDir, Clock: p.clock, Logger: p.opts.Logger, OnEvent: p.onEvent})
+		TrustedClock: p.cfg.PKI.TrustedClock, DataDir: p.cfg.DataDir, Clock: p.clock, Logger: p.opts.Logger, OnEvent: p.onEvent,
+		Chains: p.opts.Chains})
 	if err != nil {
 		return fmt.Errorf("edge: %w", err)
 	}
@@ -191,8 +205,8 @@ func (p *Pole) openLinks(node *trust.Node) error {
 		if label == "" {
 			label = node.City
 		}
-		l, err := gossip.New(gossip.Config{Node: p.node, Verifier: p.verifier, Cert: node.Leaf, Key: node.Key,
-			Memberlist: p.cfg.Gossip.Memberlist(nil), Keys: keys, Label: label,
+		l, err := gossip.New(gossip.Config{Node: p.node, Verifier: p.verifier, Cert: node.Leaf, Key: node.Key, Carry: p.meshCarry, Metas: p.opts.Metas,
+			Memberlist: p.cfg.Gossip.Memberlist(p.opts.Memberlist), Keys: keys, Label: label,
 			SnapshotPath: filepath.Join(p.cfg.DataDir, GossipPeers), Logger: p.opts.Logger})
 		if err != nil {
 			return fmt.Errorf("edge: gossip on %s: %w", p.cfg.Gossip.Bind, err)
@@ -253,6 +267,24 @@ func (p *Pole) Identity() trust.Identity { return p.ident }
 
 // Node returns the pole's mesh node.
 func (p *Pole) Node() *mesh.Node { return p.node }
+
+// GossipAddr is the address the pole's gossip member listens on
+// (host:port), or "" without gossip.
+func (p *Pole) GossipAddr() string {
+	if p.gossip == nil {
+		return ""
+	}
+	return p.gossip.Memberlist().LocalNode().Address()
+}
+
+// GossipMembers is how many members the pole's gossip link sees,
+// itself included, or -1 without gossip.
+func (p *Pole) GossipMembers() int {
+	if p.gossip == nil {
+		return -1
+	}
+	return p.gossip.Memberlist().NumMembers()
+}
 
 // Store returns the pole's record store.
 func (p *Pole) Store() *store.Store { return p.store }

@@ -492,6 +492,43 @@ func TestMeshRung(t *testing.T) {
 		_, ok := g.acks(t, "pole-1")[alert.ID()][record.AckDisplayed]
 		return ok
 	})
+
+	// What each spreads on gossip: the alert, both; acks, only the pole
+	// without an uplink, and only its own (pole-1 sends its own to the
+	// gateway, and the mesh does not copy acks onto every pole).
+	ack1, err := record.Parse(firstAck(t, connected.Store(), "pole-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack2, err := record.Parse(firstAck(t, cut.Store(), "pole-2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		p    *Pole
+		r    *record.Record
+		want bool
+	}{{connected, alert, true}, {cut, alert, true}, {connected, ack1, false}, {cut, ack2, true}, {cut, ack1, false}, {connected, ack2, false}} {
+		if got := c.p.meshCarry(mesh.Forward{Record: c.r}); got != c.want {
+			t.Errorf("%s (rung %s) carries a %v on gossip: %v, want %v", c.p.ident.ID, c.p.ladder(), c.r.Kind, got, c.want)
+		}
+	}
+}
+
+// firstAck returns the raw bytes of an ack by origin in st.
+func firstAck(t *testing.T, st *store.Store, origin string) []byte {
+	t.Helper()
+	es, err := st.ByKind(record.KindAck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range es {
+		if e.Origin == origin {
+			return e.Raw
+		}
+	}
+	t.Fatalf("no ack by %s", origin)
+	return nil
 }
 
 // TestPoleCommands: the server's commands for this pole: a test pattern

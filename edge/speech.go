@@ -134,7 +134,7 @@ func (p *Pole) speak(ctx context.Context, plays <-chan playReq, done chan<- play
 // play sounds one request: the tier's tone, then each language's speech
 // (waiting a little for speech still being prepared).
 func (p *Pole) play(ctx context.Context, r playReq) error {
-	tone, err := audio.Tone(int(r.item.Tier), 22050)
+	tone, err := p.tone(r.item.Tier)
 	if err != nil {
 		return fmt.Errorf("tone: %w", err)
 	}
@@ -160,16 +160,30 @@ func (p *Pole) play(ctx context.Context, r playReq) error {
 }
 
 // afterPlay acks played, or reports the speaker's fault.
-func (p *Pole) afterPlay(d playDone, acks chan<- ackReq) {
+func (p *Pole) afterPlay(d playDone, acks chan<- []AckRequest) {
 	if d.err != nil {
 		p.fault("audio", d.err.Error())
 		return
 	}
 	p.fault("audio", "")
-	p.ack(acks, d.rec, record.AckPlayed, "")
+	p.ack(acks, AckRequest{Record: d.rec, State: record.AckPlayed})
 }
 
-// scaled returns c at volume percent (a copy; 100 returns c).
+// tone returns the tier's attention tone, synthesised once per tier (a
+// few milliseconds of sines each time otherwise). Players only read it.
+func (p *Pole) tone(tier record.Tier) (*audio.Clip, error) {
+	if c, ok := p.tones.Load(tier); ok {
+		return c.(*audio.Clip), nil
+	}
+	c, err := audio.Tone(int(tier), 22050)
+	if err != nil {
+		return nil, err
+	}
+	p.tones.Store(tier, c)
+	return c, nil
+}
+
+// scaled returns c at volume percent (c itself at 100 or more).
 func scaled(c *audio.Clip, volume int) *audio.Clip {
 	if volume >= 100 || c == nil {
 		return c

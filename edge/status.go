@@ -24,6 +24,10 @@ type Status struct {
 	LastSeen time.Time         `json:"last_upstream,omitzero"`
 }
 
+// Rung is the rung of the connectivity ladder that carries the pole's
+// uplink now (Status().Rung, without the rest).
+func (p *Pole) Rung() string { return p.ladder() }
+
 // Status returns the pole's status now. Safe for concurrent use.
 func (p *Pole) Status() Status {
 	st := Status{ID: p.ident.ID, Zone: p.ident.Zone, Version: p.opts.Version,

@@ -35,9 +35,18 @@ type Options struct {
 	Logger  *slog.Logger
 	Clock   clock.Clock // default clock.System
 	Version string
+	// Chains and Metas, if set, are verification caches shared with the
+	// other nodes of this process (`cityarray up`, benches): each node
+	// still checks every peer, but a chain or a gossip meta is verified
+	// once per process (trust.ChainCache, gossip.MetaCache).
+	Chains *trust.ChainCache
+	Metas  *gossip.MetaCache
 	// Memberlist is the base memberlist configuration (tests tune its
 	// timing); nil uses memberlist's LAN defaults.
 	Memberlist *memberlist.Config
+	// OnEvent, if set, sees every mesh event of the gateway's node (a
+	// record accepted or refused), after the gateway's own handling.
+	OnEvent func(mesh.Event)
 }
 
 // Gateway is a running zone gateway: a mesh node with the zone's broker,
@@ -92,7 +101,8 @@ func (g *Gateway) open() error {
 	st, err := mesh.OpenStation(mesh.StationConfig{Role: trust.RoleGateway, ID: g.cfg.PKI.GatewayID,
 		PKI: trust.NodeFiles{RootCert: g.cfg.PKI.RootCert, Cert: g.cfg.PKI.Cert, Key: g.cfg.PKI.Key,
 			Field: func(f string) string { return "pki." + f }},
-		TrustedClock: g.cfg.PKI.TrustedClock, DataDir: g.cfg.DataDir, Clock: g.clock, Logger: g.opts.Logger, OnEvent: g.observe})
+		TrustedClock: g.cfg.PKI.TrustedClock, DataDir: g.cfg.DataDir, Clock: g.clock, Logger: g.opts.Logger, OnEvent: g.observe,
+		Chains: g.opts.Chains})
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
@@ -143,7 +153,7 @@ func (g *Gateway) open() error {
 		if label == "" {
 			label = n.City
 		}
-		if g.gossip, err = gossip.New(gossip.Config{Node: g.node, Verifier: g.verifier, Cert: n.Leaf, Key: n.Key,
+		if g.gossip, err = gossip.New(gossip.Config{Node: g.node, Verifier: g.verifier, Cert: n.Leaf, Key: n.Key, Carry: gossip.DownOnly, Metas: g.opts.Metas,
 			Memberlist: g.cfg.Gossip.Memberlist(g.opts.Memberlist), Keys: keys, Label: label,
 			SnapshotPath: filepath.Join(g.cfg.DataDir, GossipPeers), Logger: g.opts.Logger}); err != nil {
 			return fmt.Errorf("gateway: gossip on %s: %w", g.cfg.Gossip.Bind, err)
@@ -188,6 +198,15 @@ func (g *Gateway) Run(ctx context.Context) error {
 // judgeEvery is how often the gateway judges its zone's nodes, to log
 // changes even when nobody looks at the page.
 const judgeEvery = 10 * time.Second
+
+// GossipAddr is the address the gateway's gossip member listens on
+// (host:port), or "" without gossip.
+func (g *Gateway) GossipAddr() string {
+	if g.gossip == nil {
+		return ""
+	}
+	return g.gossip.Memberlist().LocalNode().Address()
+}
 
 // HealthURL is the zone health page ("" when off).
 func (g *Gateway) HealthURL() string {

@@ -79,6 +79,9 @@ type zoneHealth struct {
 // cheap): a health report from a node of its zone updates that node. The
 // cache digest is compared at once, against the gateway's cache now.
 func (g *Gateway) observe(ev mesh.Event) {
+	if g.opts.OnEvent != nil {
+		defer g.opts.OnEvent(ev)
+	}
 	if ev.Kind != mesh.EventAccepted || ev.Record == nil || ev.Record.Kind != record.KindHealth || len(ev.Signers) == 0 {
 		return
 	}

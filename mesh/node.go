@@ -213,18 +213,32 @@ func (n *Node) Deliver(src Source, raw []byte) bool {
 // Publish hands the node a record it signed, and waits until it has been
 // verified, stored and offered to the links (or refused).
 func (n *Node) Publish(ctx context.Context, rec *record.Record) error {
-	done := make(chan error, 1)
-	select {
-	case n.inbox <- inbound{src: Source{}, rec: rec, done: done}:
-	case <-ctx.Done():
-		return ctx.Err()
+	return n.PublishAll(ctx, []*record.Record{rec})
+}
+
+// PublishAll is Publish of several records: handed over together, they
+// are taken in one batch when the node is free (one store transaction).
+// It returns the refusals, joined.
+func (n *Node) PublishAll(ctx context.Context, recs []*record.Record) error {
+	dones := make([]chan error, len(recs))
+	for i, rec := range recs {
+		dones[i] = make(chan error, 1)
+		select {
+		case n.inbox <- inbound{src: Source{}, rec: rec, done: dones[i]}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
+	var errs []error
+	for _, done := range dones {
+		select {
+		case err := <-done:
+			errs = append(errs, err)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
+	return errors.Join(errs...)
 }
 
 // Counters returns the replica's totals.

@@ -39,6 +39,9 @@ type StationConfig struct {
 	Clock   Clock
 	Logger  *slog.Logger
 	OnEvent func(Event)
+	// Chains, if set, is a chain cache shared with the other nodes of this
+	// process (simulations, `cityarray up`; see trust.ChainCache).
+	Chains *trust.ChainCache
 }
 
 // Station is a node stood up from its files: its identity, verifier,
@@ -66,7 +69,7 @@ func OpenStation(c StationConfig) (*Station, error) {
 		return nil, err
 	}
 	s := &Station{Files: n, Identity: n.Identity}
-	if s.Verifier, err = n.Verifier(c.TrustedClock, now); err != nil {
+	if s.Verifier, err = n.SharedVerifier(c.TrustedClock, now, c.Chains); err != nil {
 		return nil, err
 	}
 	if s.ChainSigner, err = record.NewSigner(n.Key, n.Leaf.Raw, true, n.CityCA.Raw); err != nil {

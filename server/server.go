@@ -383,7 +383,8 @@ func (s *Server) newGossip(pki *pkiFiles, logger *slog.Logger) (*gossip.Link, er
 		label = s.city
 	}
 	l, err := gossip.New(gossip.Config{
-		Node: s.node, Verifier: s.verifier, Cert: pki.leaf, Key: pki.key,
+		Carry: gossip.DownOnly, // acks reach the server; it does not spread them
+		Node:  s.node, Verifier: s.verifier, Cert: pki.leaf, Key: pki.key,
 		Memberlist: mc, Keys: keys, Label: label,
 		SnapshotPath: filepath.Join(s.cfg.DataDir, GossipPeers),
 		Logger:       logger,

@@ -115,3 +115,32 @@ func TestBenchEdge(t *testing.T) {
 		t.Errorf("bench edge reported %+v", got)
 	}
 }
+
+// TestBenchE2E runs `cityarray bench e2e --json` on a small city: the
+// fields the issue names are there, every phase delivered everything.
+func TestBenchE2E(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "bench", "e2e", "--poles", "4", "--alerts", "1", "--json")
+	cmd.Env = append(os.Environ(), beMain+"=1")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("bench e2e: %v\n%s", err, stderr.String())
+	}
+	var got map[string]float64
+	if err := json.Unmarshal(stdout.Bytes(), &got); err != nil {
+		t.Fatalf("%v: %s", err, stdout.String())
+	}
+	for _, prefix := range []string{"", "gateway_only_", "failover_"} {
+		for _, k := range []string{"delivered_ratio", "p50_ms", "p99_ms", "max_ms"} {
+			if _, ok := got[prefix+k]; !ok {
+				t.Errorf("no %s%s in %s", prefix, k, stdout.String())
+			}
+		}
+		if got[prefix+"delivered_ratio"] != 1 || got[prefix+"p99_ms"] <= 0 {
+			t.Errorf("%s: delivered %v, p99 %v ms", prefix, got[prefix+"delivered_ratio"], got[prefix+"p99_ms"])
+		}
+	}
+	if got["poles"] != 4 || got["baseline_fanout_p99_ms"] <= 0 {
+		t.Errorf("poles %v, baseline p99 %v", got["poles"], got["baseline_fanout_p99_ms"])
+	}
+}

@@ -567,7 +567,7 @@ func parseSummary(b []byte) (summary, error) {
 // localSummary summarises this node's store now.
 func (l *Link) localSummary() (summary, error) {
 	now := l.node.Clock().Now().UnixMilli()
-	fp, n, err := l.node.Store().Fingerprint(store.Bound{Expires: now + 1}, store.MaxBound)
+	fp, n, err := l.node.Store().SharedFingerprint(store.Bound{Expires: now + 1}, store.MaxBound)
 	if err != nil {
 		return summary{}, err
 	}

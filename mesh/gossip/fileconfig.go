@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"crypto/rand"
 	"encoding/base64"
 	"fmt"
 	"net"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
+	"github.com/cityarray/cityarray/mesh/atomicfile"
 	"github.com/cityarray/cityarray/mesh/yamlconf"
 )
 
@@ -94,6 +96,20 @@ func (c *FileConfig) Memberlist(base *memberlist.Config) *memberlist.Config {
 		mc.AdvertisePort, _ = strconv.Atoi(p)
 	}
 	return mc
+}
+
+// NewKeyringFile writes a keyring of one new random 32-byte key to path
+// (mode 0600), refusing to replace a file that exists.
+func NewKeyringFile(path string) error {
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		return fmt.Errorf("gossip keyring: %w", err)
+	}
+	data := "# CITYARRAY gossip keyring: base64 keys, one per line; the first encrypts.\n" + base64.StdEncoding.EncodeToString(k) + "\n"
+	if err := atomicfile.WriteFile(path, []byte(data), 0o600, false); err != nil {
+		return fmt.Errorf("gossip keyring: %w", err)
+	}
+	return nil
 }
 
 // ReadKeyring reads gossip keys: base64, one per line, blank lines and

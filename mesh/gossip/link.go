@@ -57,6 +57,14 @@ type Config struct {
 	// push before asking for the record (default 80 ms); it doubles on
 	// each retry.
 	GraftTimeout time.Duration
+	// Carry, if set, says which accepted records the link spreads: a
+	// record it refuses is neither pushed nor announced (members may still
+	// pull it by id). Nil spreads every record. Roles use it to keep
+	// uplink records (acks, health, telemetry) off the mesh unless a
+	// device without an uplink needs its neighbours to relay them: the
+	// mesh replicates alerts, not a city's acks (anti-entropy leaves
+	// uplink kinds out for the same reason, see store.SharedFingerprint).
+	Carry func(mesh.Forward) bool
 	// ReliableAbove: records larger than this many bytes go by memberlist's
 	// reliable stream instead of a packet (default 1100).
 	ReliableAbove int
@@ -111,8 +119,11 @@ type Link struct {
 	rng     *rand.Rand
 	pending map[record.ID]*pull
 	members map[string]trust.Identity // checked members, by name and meta digest
-	stats   Stats
-	closed  bool
+	// upstream are the members whose certificates say server or gateway:
+	// where uplink records on the mesh go (see Offer).
+	upstream map[string]bool
+	stats    Stats
+	closed   bool
 
 	wg sync.WaitGroup
 }
@@ -207,15 +218,16 @@ func New(cfg Config) (*Link, error) {
 	}
 	name := cfg.Node.ID()
 	l := &Link{
-		cfg:     cfg,
-		name:    name,
-		node:    cfg.Node,
-		log:     cfg.Logger.With("component", "gossip", "node", name),
-		sends:   make(chan func(), 4096),
-		rng:     rand.New(rand.NewPCG(seed, 0x9055)),
-		pending: map[record.ID]*pull{},
-		members: map[string]trust.Identity{},
-		ae:      newAntiEntropy(),
+		cfg:      cfg,
+		name:     name,
+		node:     cfg.Node,
+		log:      cfg.Logger.With("component", "gossip", "node", name),
+		sends:    make(chan func(), 4096),
+		rng:      rand.New(rand.NewPCG(seed, 0x9055)),
+		pending:  map[record.ID]*pull{},
+		members:  map[string]trust.Identity{},
+		upstream: map[string]bool{},
+		ae:       newAntiEntropy(),
 	}
 	l.peers = l.newPeerBook(cfg.SnapshotPath)
 	meta, err := makeMeta(cfg.Cert, cfg.Key, cfg.Label, name)
@@ -269,6 +281,11 @@ func New(cfg Config) (*Link, error) {
 	cfg.Node.AddLink(l)
 	return l, nil
 }
+
+// DownOnly is a Carry for nodes that deliver uplink records themselves
+// (the server, gateways): it spreads every record but acks, health,
+// telemetry and anomalies.
+func DownOnly(f mesh.Forward) bool { return !f.Record.Kind.Uplink() }
 
 // Name returns LinkName.
 func (l *Link) Name() string { return LinkName }
@@ -337,10 +354,19 @@ func (l *Link) enqueue(f func()) {
 	}
 }
 
-// Offer pushes an accepted record to Fanout random members and tells
-// LazyFanout others that this node has it. The member it came from is
-// skipped.
+// Offer pushes an accepted record that Config.Carry allows to Fanout
+// random members and tells LazyFanout others that this node has it. The
+// member it came from is skipped. An uplink record (an ack, a health
+// report: record.Kind.Uplink) is not for every member but for the
+// server: it goes by reliable stream (no receipt comes back over gossip,
+// so a dropped packet would lose it until the pole's uplink returns) to
+// up to two members that are the server or a gateway, which deliver it,
+// and only without any to Fanout random members (a pole's neighbours
+// relay it), with no notices.
 func (l *Link) Offer(f mesh.Forward) {
+	if l.cfg.Carry != nil && !l.cfg.Carry(f) {
+		return
+	}
 	if l.repaired(f.Record.ID()) {
 		return // anti-entropy fetched it: see repaired
 	}
@@ -348,9 +374,19 @@ func (l *Link) Offer(f mesh.Forward) {
 	if f.From.Link == LinkName {
 		skip = f.From.Peer
 	}
-	peers := l.pick(l.cfg.Fanout+l.cfg.LazyFanout, skip)
-	eager := peers[:min(len(peers), l.cfg.Fanout)]
-	lazy := peers[len(eager):]
+	var eager, lazy []*memberlist.Node
+	reliable := len(f.Record.Raw()) > l.cfg.ReliableAbove
+	if f.Record.Kind.Uplink() {
+		if eager = l.pickUpstream(upstreamFanout, skip); len(eager) > 0 {
+			reliable = true
+		} else {
+			eager = l.pick(l.cfg.Fanout, skip)
+		}
+	} else {
+		peers := l.pick(l.cfg.Fanout+l.cfg.LazyFanout, skip)
+		eager = peers[:min(len(peers), l.cfg.Fanout)]
+		lazy = peers[len(eager):]
+	}
 	raw := f.Record.Raw()
 	id := f.Record.ID()
 	l.enqueue(func() {
@@ -358,7 +394,7 @@ func (l *Link) Offer(f mesh.Forward) {
 		if err != nil {
 			return
 		}
-		if len(raw) > l.cfg.ReliableAbove {
+		if reliable {
 			// Each reliable send dials a stream: in parallel, so that the
 			// last peer does not wait for every other dial.
 			var wg sync.WaitGroup
@@ -409,6 +445,32 @@ func (l *Link) pick(n int, skip string) []*memberlist.Node {
 		cands[i], cands[j] = cands[j], cands[i]
 	}
 	l.mu.Unlock()
+	return cands[:min(n, len(cands))]
+}
+
+// upstreamFanout is how many of the mesh's servers and gateways an uplink
+// record goes to.
+const upstreamFanout = 2
+
+// pickUpstream returns up to n live members that are the server or a
+// gateway, in random order.
+func (l *Link) pickUpstream(n int, skip string) []*memberlist.Node {
+	if l.ml == nil {
+		return nil
+	}
+	all := l.ml.Members()
+	cands := all[:0]
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, m := range all {
+		if m.Name != l.name && m.Name != skip && l.upstream[m.Name] {
+			cands = append(cands, m)
+		}
+	}
+	for i := 0; i < n && i < len(cands); i++ {
+		j := i + l.rng.IntN(len(cands)-i)
+		cands[i], cands[j] = cands[j], cands[i]
+	}
 	return cands[:min(n, len(cands))]
 }
 
@@ -652,6 +714,9 @@ func (l *Link) admit(p *memberlist.Node) error {
 	}
 	l.mu.Lock()
 	l.members[key] = id
+	if id.Role == trust.RoleServer || id.Role == trust.RoleGateway {
+		l.upstream[p.Name] = true
+	}
 	l.mu.Unlock()
 	return nil
 }

@@ -43,8 +43,12 @@ const (
 	// worth rewriting only when it has moved this much, so that a steady
 	// cluster does not rewrite the file every round.
 	seenResolution = time.Hour
-	// snapshotMinGap rate-limits snapshot writes.
-	snapshotMinGap  = 5 * time.Second
+	// snapshotMinGap rate-limits snapshot writes: while a large mesh
+	// forms, each member learns of others for minutes, and a write (with
+	// its fsyncs) every few seconds on every pole costs flash wear and,
+	// with many nodes on one disk, everyone's latency. A node restarted
+	// within the gap still has its configured peers and the older file.
+	snapshotMinGap  = time.Minute
 	snapshotVersion = 1
 )
 

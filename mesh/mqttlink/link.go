@@ -313,6 +313,14 @@ func (l *Link) Broker() (trust.Identity, bool) {
 	return l.peer, l.peer.ID != ""
 }
 
+// BrokerURL is the broker the link is connected to or last tried ("" before
+// the first): Stats().Broker without reading the outbox.
+func (l *Link) BrokerURL() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.stats.Broker
+}
+
 // Stats returns the link's counters, with the outbox depth read now.
 func (l *Link) Stats() Stats {
 	acks, tel, _ := l.store.OutboxLen()

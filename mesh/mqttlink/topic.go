@@ -54,13 +54,7 @@ func ReceiptsTopic(id string) string { return DeviceTopic(id, SubReceipts) }
 // Uplink reports whether records of kind k travel up, from poles towards
 // the server, on device topics: acks, health, telemetry and anomalies.
 // Every other kind travels down, on alert, command and system topics.
-func Uplink(k record.Kind) bool {
-	switch k {
-	case record.KindAck, record.KindHealth, record.KindTelemetry, record.KindAnomaly:
-		return true
-	}
-	return false
-}
+func Uplink(k record.Kind) bool { return k.Uplink() }
 
 // uplinkSub is the device topic level an uplink kind travels on.
 func uplinkSub(k record.Kind) string {

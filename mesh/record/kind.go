@@ -86,6 +86,19 @@ func (k Kind) Displayable() bool {
 	return k == KindAlert || k == KindUpdate || k == KindActivation
 }
 
+// Uplink reports whether records of this kind travel from a device up to
+// its gateway and the server (acks, health, telemetry, anomalies) rather
+// than down and across the mesh. The mesh does not replicate them: a node
+// keeps the ones it must deliver or relay, and gossip anti-entropy leaves
+// them out, so a city's acks are not copied onto every pole.
+func (k Kind) Uplink() bool {
+	switch k {
+	case KindAck, KindHealth, KindTelemetry, KindAnomaly:
+		return true
+	}
+	return false
+}
+
 // Tier is how much a record matters and so who may sign it (DESIGN §4).
 // Higher tiers outrank lower ones; the number is the wire encoding.
 type Tier uint8

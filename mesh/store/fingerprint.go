@@ -63,6 +63,25 @@ func (s *Store) Fingerprint(lo, hi Bound) (fp [16]byte, count int, err error) {
 	return fp, count, nil
 }
 
+// SharedFingerprint is Fingerprint over the records the mesh replicates:
+// every kind but the uplink ones (record.Kind.Uplink), which travel up to
+// the server and are not copied onto every node. Gossip anti-entropy
+// compares these.
+func (s *Store) SharedFingerprint(lo, hi Bound) (fp [16]byte, count int, err error) {
+	err = s.view(func(t *txn) error {
+		var acc accumulator
+		if err := scanShared(t, lo, hi, func(b Bound) bool { acc.add(b.ID); return true }); err != nil {
+			return err
+		}
+		fp, count = acc.fingerprint(), acc.n
+		return nil
+	})
+	if err != nil {
+		return fp, 0, fmt.Errorf("store: fingerprint: %w", err)
+	}
+	return fp, count, nil
+}
+
 // Keys returns the (expiry, id) keys of the stored records in [lo, hi), in
 // order, at most limit of them (all if limit ≤ 0).
 func (s *Store) Keys(lo, hi Bound, limit int) ([]Bound, error) {
@@ -96,6 +115,71 @@ func scanRange(b *bolt.Bucket, lo, hi Bound, fn func(Bound) bool) error {
 		}
 	}
 	return nil
+}
+
+// sharedKinds are the kinds the mesh replicates, in kind order.
+var sharedKinds = func() []record.Kind {
+	var ks []record.Kind
+	for k := record.Kind(1); k.Valid(); k++ {
+		if !k.Uplink() {
+			ks = append(ks, k)
+		}
+	}
+	return ks
+}()
+
+// scanShared calls fn with the keys in [lo, hi) of the records of the
+// shared kinds, in (expiry, id) order: a merge of their ranges of the kind
+// index, whose keys are kind || expires || id.
+func scanShared(t *txn, lo, hi Bound, fn func(Bound) bool) error {
+	if lo.Compare(hi) >= 0 {
+		return nil
+	}
+	type head struct {
+		c    *bolt.Cursor
+		kind byte
+		b    Bound
+		ok   bool
+	}
+	hk := hi.key()
+	heads := make([]head, 0, len(sharedKinds))
+	next := func(h *head, k []byte) error {
+		h.ok = false
+		if k == nil || k[0] != h.kind || bytes.Compare(k[1:], hk) >= 0 {
+			return nil
+		}
+		if len(k) != 41 {
+			return fmt.Errorf("%w: kind index key of %d bytes", ErrCorrupt, len(k))
+		}
+		h.b, h.ok = boundOf(k[1:]), true
+		return nil
+	}
+	for _, kind := range sharedKinds {
+		h := head{c: t.kind.Cursor(), kind: byte(kind)}
+		k, _ := h.c.Seek(append([]byte{byte(kind)}, lo.key()...))
+		if err := next(&h, k); err != nil {
+			return err
+		}
+		heads = append(heads, h)
+	}
+	for {
+		min := -1
+		for i := range heads {
+			if heads[i].ok && (min < 0 || heads[i].b.Compare(heads[min].b) < 0) {
+				min = i
+			}
+		}
+		if min < 0 {
+			return nil
+		}
+		if !fn(heads[min].b) {
+			return nil
+		}
+		k, _ := heads[min].c.Next()
+		if err := next(&heads[min], k); err != nil {
+			return err
+		}
+	}
 }
 
 // accumulator sums ids modulo 2^256 and counts them.

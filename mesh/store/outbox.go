@@ -50,58 +50,74 @@ func (c OutboxClass) bucket(t *txn) (*bolt.Bucket, []byte) {
 // to make room (counted in Stats.OutboxDropped); acks are never dropped, so
 // if the outbox is full of acks Enqueue fails with ErrOutboxFull.
 func (s *Store) Enqueue(class OutboxClass, data []byte) (seq uint64, err error) {
-	if class != OutboxAck && class != OutboxTelemetry {
-		return 0, fmt.Errorf("store: enqueue: %w: class %d", ErrInvalid, uint8(class))
+	seqs, err := s.EnqueueBatch(class, [][]byte{data})
+	if err != nil {
+		return 0, err
 	}
-	if len(data) > MaxOutboxData {
-		return 0, fmt.Errorf("store: enqueue %s: %w: %d bytes, at most %d", class, ErrInvalid, len(data), MaxOutboxData)
+	return seqs[0], nil
+}
+
+// EnqueueBatch is Enqueue of several entries in one transaction (one
+// commit, so one disk flush): all of them or, on an error, none.
+func (s *Store) EnqueueBatch(class OutboxClass, items [][]byte) (seqs []uint64, err error) {
+	if class != OutboxAck && class != OutboxTelemetry {
+		return nil, fmt.Errorf("store: enqueue: %w: class %d", ErrInvalid, uint8(class))
+	}
+	for _, data := range items {
+		if len(data) > MaxOutboxData {
+			return nil, fmt.Errorf("store: enqueue %s: %w: %d bytes, at most %d", class, ErrInvalid, len(data), MaxOutboxData)
+		}
 	}
 	dropped := 0
 	err = s.update(func(t *txn) error {
-		dropped = 0
-		acks, tel := t.counter(kOutAcks), t.counter(kOutTel)
-		for acks+tel >= uint64(s.opts.MaxOutbox) {
-			if tel == 0 {
-				return fmt.Errorf("%w: %d acks are waiting, the bound is %d, and acks are never dropped", ErrOutboxFull, acks, s.opts.MaxOutbox)
+		dropped, seqs = 0, seqs[:0]
+		for _, data := range items {
+			acks, tel := t.counter(kOutAcks), t.counter(kOutTel)
+			for acks+tel >= uint64(s.opts.MaxOutbox) {
+				if tel == 0 {
+					return fmt.Errorf("%w: %d acks are waiting, the bound is %d, and acks are never dropped", ErrOutboxFull, acks, s.opts.MaxOutbox)
+				}
+				k, _ := t.outTel.Cursor().First()
+				if k == nil {
+					return fmt.Errorf("%w: the telemetry count is %d but the bucket is empty", ErrCorrupt, tel)
+				}
+				if err := t.outTel.Delete(k); err != nil {
+					return err
+				}
+				tel--
+				dropped++
+				if err := t.setCounter(kOutTel, tel); err != nil {
+					return err
+				}
+				if err := t.addCounter(kOutDropped, 1); err != nil {
+					return err
+				}
 			}
-			k, _ := t.outTel.Cursor().First()
-			if k == nil {
-				return fmt.Errorf("%w: the telemetry count is %d but the bucket is empty", ErrCorrupt, tel)
-			}
-			if err := t.outTel.Delete(k); err != nil {
+			seq := t.counter(kOutSeq) + 1
+			if err := t.setCounter(kOutSeq, seq); err != nil {
 				return err
 			}
-			tel--
-			dropped++
-		}
-		if dropped > 0 {
-			if err := t.setCounter(kOutTel, tel); err != nil {
+			b, ck := class.bucket(t)
+			var k [8]byte
+			binary.BigEndian.PutUint64(k[:], seq)
+			if err := b.Put(k[:], data); err != nil {
 				return err
 			}
-			if err := t.addCounter(kOutDropped, int64(dropped)); err != nil {
+			if err := t.addCounter(ck, 1); err != nil {
 				return err
 			}
+			seqs = append(seqs, seq)
 		}
-		seq = t.counter(kOutSeq) + 1
-		if err := t.setCounter(kOutSeq, seq); err != nil {
-			return err
-		}
-		b, ck := class.bucket(t)
-		var k [8]byte
-		binary.BigEndian.PutUint64(k[:], seq)
-		if err := b.Put(k[:], data); err != nil {
-			return err
-		}
-		return t.addCounter(ck, 1)
+		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("store: enqueue %s: %w", class, err)
+		return nil, fmt.Errorf("store: enqueue %s: %w", class, err)
 	}
 	if dropped > 0 {
 		s.log.Debug("outbox full: dropped the oldest telemetry", "dropped", dropped)
 	}
 	s.notifyOutbox()
-	return seq, nil
+	return seqs, nil
 }
 
 // OutboxChanged returns a channel that receives (without blocking the

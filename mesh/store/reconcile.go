@@ -267,12 +267,13 @@ func (r *Reconciler) Respond(msg []byte) (reply []byte, peerHas, peerNeeds []rec
 	return reply, peerHas, peerNeeds, !w.wantsReply, nil
 }
 
-// scan is scanRange over the records that expire after the cutoff.
+// scan is scanShared over the records that expire after the cutoff: the
+// mesh reconciles what it replicates, not the uplink records.
 func (r *Reconciler) scan(t *txn, lo, hi Bound, fn func(Bound) bool) error {
 	if floor := (Bound{Expires: r.cutoff + 1}); lo.Compare(floor) < 0 {
 		lo = floor
 	}
-	return scanRange(t.exp, lo, hi, fn)
+	return scanShared(t, lo, hi, fn)
 }
 
 // split writes the range [lo, hi), which holds n of our records, as an id

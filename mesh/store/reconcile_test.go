@@ -73,6 +73,11 @@ var sharedImages = map[[2]uint64][]byte{}
 func twoStores(t testing.TB, seed uint64, shared, onlyA, onlyB int) (a, b *store.Store, idsA, idsB []record.ID) {
 	t.Helper()
 	items := rawItems(seed, shared+onlyA+onlyB)
+	for i := range items {
+		if items[i].Kind.Uplink() {
+			items[i].Kind = record.KindUpdate // the mesh reconciles only what it replicates
+		}
+	}
 	key := [2]uint64{seed, uint64(shared)}
 	img, ok := sharedImages[key]
 	if !ok {
@@ -111,6 +116,57 @@ func twoStores(t testing.TB, seed uint64, shared, onlyA, onlyB int) (a, b *store
 	a, idsA = open(items[shared : shared+onlyA])
 	b, idsB = open(items[shared+onlyA:])
 	return a, b, idsA, idsB
+}
+
+// TestReconcileLeavesUplinkRecordsOut: two stores that hold the same
+// alerts and different acks and telemetry agree: the mesh does not
+// replicate uplink records, so neither side offers or asks for them, and
+// their shared fingerprints match while their whole-store ones do not.
+func TestReconcileLeavesUplinkRecordsOut(t *testing.T) {
+	items := rawItems(5, 40)
+	var down, upA, upB []store.RawItem
+	for _, it := range items {
+		switch {
+		case !it.Kind.Uplink():
+			down = append(down, it)
+		case len(upA) <= len(upB):
+			it.Kind = record.KindAck
+			upA = append(upA, it)
+		default:
+			upB = append(upB, it)
+		}
+	}
+	if len(upA) == 0 || len(upB) == 0 {
+		t.Fatal("the generator made no uplink records")
+	}
+	open := func(extra []store.RawItem) *store.Store {
+		s, err := store.Open(filepath.Join(t.TempDir(), "node.db"), testOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		if _, err := s.PutRaw(append(slices.Clone(down), extra...), t0); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	a, b := open(upA), open(upB)
+	res := exchange(t, a, b, t0, t0)
+	for side := range 2 {
+		if len(res.peerHas[side])+len(res.peerNeeds[side]) != 0 {
+			t.Errorf("side %d: peerHas %d, peerNeeds %d; want none", side, len(res.peerHas[side]), len(res.peerNeeds[side]))
+		}
+	}
+	fa, na, _ := a.SharedFingerprint(store.MinBound, store.MaxBound)
+	fb, nb, _ := b.SharedFingerprint(store.MinBound, store.MaxBound)
+	if fa != fb || na != len(down) || nb != len(down) {
+		t.Errorf("shared fingerprints %x (%d) and %x (%d), want equal over %d records", fa, na, fb, nb, len(down))
+	}
+	wa, _, _ := a.Fingerprint(store.MinBound, store.MaxBound)
+	wb, _, _ := b.Fingerprint(store.MinBound, store.MaxBound)
+	if wa == wb {
+		t.Error("whole-store fingerprints agree although the acks differ")
+	}
 }
 
 // diffIDs compares sets of ids (go-cmp on 10,000 arrays is slow).

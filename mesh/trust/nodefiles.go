@@ -109,7 +109,13 @@ func LoadNode(f NodeFiles, role Role, id string, now time.Time) (*Node, error) {
 // Verifier returns a new verifier trusting n's roots and city CA, with
 // n's own certificate known.
 func (n *Node) Verifier(trustedClock bool, now time.Time) (*Verifier, error) {
-	v, err := NewVerifier(Config{Roots: n.Roots, Intermediates: []*x509.Certificate{n.CityCA}, TrustedClock: trustedClock})
+	return n.SharedVerifier(trustedClock, now, nil)
+}
+
+// SharedVerifier is Verifier with a chain cache shared by the nodes of one
+// process (nil: none; see ChainCache).
+func (n *Node) SharedVerifier(trustedClock bool, now time.Time, chains *ChainCache) (*Verifier, error) {
+	v, err := NewVerifier(Config{Roots: n.Roots, Intermediates: []*x509.Certificate{n.CityCA}, TrustedClock: trustedClock, Chains: chains})
 	if err != nil {
 		return nil, err
 	}

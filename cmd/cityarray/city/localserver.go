@@ -23,6 +23,8 @@ import (
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/cityarray/cityarray/mesh/clock"
+	"github.com/cityarray/cityarray/mesh/record"
 	"github.com/cityarray/cityarray/mesh/trust"
 	"github.com/cityarray/cityarray/server"
 	"github.com/cityarray/cityarray/server/auth"
@@ -44,6 +46,10 @@ func (c *SteppedClock) Now() time.Time {
 	defer c.mu.Unlock()
 	return time.Now().Add(c.offset)
 }
+
+// NewTimer is the machine's timer: the offset moves instants, not
+// durations.
+func (c *SteppedClock) NewTimer(d time.Duration) clock.Timer { return clock.System{}.NewTimer(d) }
 
 // StartNextStep moves the clock to the start of its next step of length
 // period (steps count from the Unix epoch, as TOTP's do) and returns that
@@ -169,6 +175,18 @@ func (l *LocalServer) HTTPClient() *http.Client { return l.client }
 // WebCAPEM returns the server's HTTPS certificate as PEM.
 func (l *LocalServer) WebCAPEM() []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: l.WebCertificate().Raw})
+}
+
+// Signer signs records as the server does, with its key and certificate
+// chain.
+func (l *LocalServer) Signer() (record.Signer, error) {
+	id := l.Identity().ID
+	n, err := trust.LoadNode(trust.NodeFiles{RootCert: filepath.Join(l.PKI.Path, trust.RootCertFile),
+		Cert: filepath.Join(l.PKI.Path, id+".pem"), Key: filepath.Join(l.PKI.Path, id+".key")}, trust.RoleServer, id, l.Clock.Now())
+	if err != nil {
+		return record.Signer{}, err
+	}
+	return record.NewSigner(n.Key, n.Leaf.Raw, true, n.CityCA.Raw)
 }
 
 // Person is someone set up on the local server: a password and a TOTP

@@ -318,6 +318,12 @@ func quantile(sorted []time.Duration, q float64) time.Duration {
 }
 
 func waitFor(ctx context.Context, timeout time.Duration, cond func() bool) error {
+	return pollUntil(ctx, timeout, 2*time.Millisecond, cond)
+}
+
+// pollUntil asks cond every interval until it holds, timeout passes or
+// ctx ends.
+func pollUntil(ctx context.Context, timeout, every time.Duration, cond func() bool) error {
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
@@ -326,7 +332,7 @@ func waitFor(ctx context.Context, timeout time.Duration, cond func() bool) error
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(2 * time.Millisecond):
+		case <-time.After(every):
 		}
 	}
 	return nil

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"io/fs"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -18,10 +20,16 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/memberlist"
+
 	"github.com/cityarray/cityarray/edge"
 	"github.com/cityarray/cityarray/gateway"
+	"github.com/cityarray/cityarray/hal/audio"
 	"github.com/cityarray/cityarray/hal/audio/audiotest"
 	simpanel "github.com/cityarray/cityarray/hal/display/sim"
+	"github.com/cityarray/cityarray/mesh"
+	"github.com/cityarray/cityarray/mesh/clock"
+	"github.com/cityarray/cityarray/mesh/gossip"
 	"github.com/cityarray/cityarray/mesh/record"
 	"github.com/cityarray/cityarray/mesh/trust"
 	"github.com/cityarray/cityarray/server"
@@ -42,19 +50,55 @@ type UpConfig struct {
 	Logger *slog.Logger
 	// Progress reports start-up steps; nil discards them.
 	Progress func(format string, args ...any)
+	// NoGossip leaves the gossip mesh out: each pole then hears only its
+	// zone's gateway. With gossip (the default) the server, the gateways
+	// and the poles are one gossip cluster on loopback UDP, as a city's
+	// LAN island is, and a pole whose gateway dies still gets alerts.
+	NoGossip bool
+	// FastLogins gives the whole city the local server's stepped clock and
+	// cheap password hashing, so that a script can log people in many
+	// times a minute (benches, tests). Without it the machine's clock and
+	// real hashing are used, so that an authenticator app's codes work.
+	FastLogins bool
+	// NoSpeech leaves the poles' speakers out: no attention tone and no
+	// speech (benches: 500 tone syntheses and espeak-ng runs on one
+	// machine measure the machine, not the city). Speech synthesis is
+	// also off above 50 poles.
+	NoSpeech bool
+	// OnEvent, if set, sees every mesh event of the server ("server") and
+	// of each gateway (its id); it must not block.
+	OnEvent func(where string, ev mesh.Event)
+}
+
+// upGateway is one zone's gateway and what restarting it takes: its
+// configuration, pinned to the ports it first got, so that its poles find
+// it again.
+type upGateway struct {
+	cfg    gateway.Config
+	g      *gateway.Gateway
+	cancel context.CancelFunc
+	done   chan error
 }
 
 // UpCity is a whole city running in this process on loopback: a control
 // server, a gateway per zone, simulated poles, and the demo page.
 type UpCity struct {
-	Server   *LocalServer
-	Gateways []*gateway.Gateway
-	Poles    []*edge.Pole
-	Admin    *Person
+	Server *LocalServer
+	Poles  []*edge.Pole
+	Admin  *Person
 	// PageURL is the demo page.
 	PageURL string
 
 	dir, tmp string
+	cfg      UpConfig
+	clock    clock.Clock
+	keyring  string // the gossip keyring ("" without gossip)
+	chains   *trust.ChainCache
+	metas    *gossip.MetaCache
+	ml       *memberlist.Config // the members' timing
+	runCtx   context.Context
+	gwMu     sync.Mutex
+	gws      []*upGateway
 	zones    []string
 	panels   map[string]*simpanel.Panel // pole id → its panel
 	zoneOf   map[string]string          // pole id → zone
@@ -93,7 +137,7 @@ func Up(ctx context.Context, cfg UpConfig) (*UpCity, error) {
 	if cfg.Progress == nil {
 		cfg.Progress = func(string, ...any) {}
 	}
-	c := &UpCity{dir: cfg.Dir, panels: map[string]*simpanel.Panel{}, zoneOf: map[string]string{}, demo: map[string][]record.ID{}}
+	c := &UpCity{dir: cfg.Dir, cfg: cfg, clock: clock.System{}, chains: trust.NewChainCache(), metas: gossip.NewMetaCache(), panels: map[string]*simpanel.Panel{}, zoneOf: map[string]string{}, demo: map[string][]record.ID{}}
 	if c.dir == "" {
 		tmp, err := os.MkdirTemp("", "cityarray-up-")
 		if err != nil {
@@ -111,7 +155,7 @@ func Up(ctx context.Context, cfg UpConfig) (*UpCity, error) {
 
 func (c *UpCity) start(ctx context.Context, cfg UpConfig) error {
 	runCtx, cancel := context.WithCancel(context.Background())
-	c.cancel = cancel
+	c.runCtx, c.cancel = runCtx, cancel
 	// The demo page's port first: a busy port fails fast.
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -119,20 +163,40 @@ func (c *UpCity) start(ctx context.Context, cfg UpConfig) error {
 	}
 	c.pageLn = ln
 	c.closers = append(c.closers, func() error { ln.Close(); return nil })
+	c.ml = cityMemberlist(cfg.Poles)
+	if !cfg.NoGossip {
+		c.keyring = filepath.Join(c.dir, "gossip.keys")
+		if _, err := os.Stat(c.keyring); errors.Is(err, fs.ErrNotExist) {
+			if err := gossip.NewKeyringFile(c.keyring); err != nil {
+				return err
+			}
+		}
+	}
 
 	cfg.Progress("starting the control server (a new city PKI in %s)", c.dir)
 	l, err := StartLocalServer(ctx, LocalServerConfig{Dir: c.dir, City: "demoville", Logger: cfg.Logger, Configure: func(sc *server.Config) {
-		// A demo, but the real thing: the machine's clock and password
-		// hashing, so that an authenticator app's codes work.
-		sc.Hooks.Clock, sc.Hooks.Argon2 = nil, nil
-		d := server.DefaultConfig()
-		sc.Auth.RateLimits = d.Auth.RateLimits
+		if !cfg.FastLogins {
+			// A demo, but the real thing: the machine's clock and
+			// password hashing, so that an authenticator app's codes work.
+			sc.Hooks.Clock, sc.Hooks.Argon2 = nil, nil
+			sc.Auth.RateLimits = server.DefaultConfig().Auth.RateLimits
+		}
+		if c.keyring != "" {
+			sc.Gossip = server.GossipConfig{Enabled: true, Bind: "127.0.0.1:0", KeyringFile: c.keyring}
+			sc.Hooks.Memberlist = c.ml
+		}
 	}})
 	if err != nil {
 		return err
 	}
 	c.Server = l
 	c.closers = append(c.closers, l.Close)
+	if cfg.FastLogins {
+		c.clock = l.Clock
+	}
+	if cfg.OnEvent != nil {
+		l.OnMeshEvent(func(ev mesh.Event) { cfg.OnEvent("server", ev) })
+	}
 	admin, err := l.SetUpAdmin(ctx, "admin", randomPassword())
 	if err != nil {
 		return fmt.Errorf("city: up: the demo admin: %w", err)
@@ -140,7 +204,7 @@ func (c *UpCity) start(ctx context.Context, cfg UpConfig) error {
 	c.Admin = admin
 
 	pkiDir := filepath.Join(c.dir, "pki")
-	now := time.Now()
+	now := c.clock.Now()
 	for z := range cfg.Zones {
 		c.zones = append(c.zones, fmt.Sprintf("z%d", z+1))
 	}
@@ -161,29 +225,36 @@ func (c *UpCity) start(ctx context.Context, cfg UpConfig) error {
 		}
 	}
 
-	brokers := map[string]string{}
+	serverGossip := l.GossipAddr()
 	for _, z := range c.zones {
 		gc := gateway.DefaultConfig()
 		gc.DataDir = filepath.Join(c.dir, "gw-"+z)
 		gc.PKI.Dir, gc.PKI.GatewayID = pkiDir, "gw-"+z
 		gc.MQTT.Listen, gc.HTTP.Listen = "127.0.0.1:0", "127.0.0.1:0"
 		gc.Server.Brokers = []string{"tls://" + l.MQTTAddr().String()}
-		g, err := gateway.New(gc, gateway.Options{Logger: cfg.Logger, Version: "demo"})
-		if err != nil {
+		if c.keyring != "" {
+			gc.Gossip = gossip.FileConfig{Enabled: true, Bind: "127.0.0.1:0", KeyringFile: c.keyring, Peers: []string{serverGossip}}
+		}
+		c.gws = append(c.gws, &upGateway{cfg: gc})
+		if err := c.StartGateway(len(c.gws) - 1); err != nil {
 			return err
 		}
-		c.closers = append(c.closers, g.Close)
-		c.Gateways = append(c.Gateways, g)
-		brokers[z] = g.BrokerURL()
-		c.run("gateway "+g.Identity().ID, func() error { return g.Run(runCtx) })
 	}
 
 	cfg.Progress("starting %d poles", cfg.Poles)
 	speak := ""
-	if _, err := exec.LookPath("espeak-ng"); err == nil && cfg.Poles <= 50 {
+	if _, err := exec.LookPath("espeak-ng"); err == nil && cfg.Poles <= 50 && !cfg.NoSpeech {
 		speak = "espeak-ng"
 	}
-	for _, id := range c.order {
+	rnd := mrand.New(mrand.NewPCG(uint64(cfg.Poles), 7)) // whom each pole joins: the same city each run
+	var gossipAddrs []string
+	for i, id := range c.order {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if i > 0 && i%100 == 0 {
+			cfg.Progress("  %d of %d poles started", i, cfg.Poles)
+		}
 		panel, err := simpanel.New(simpanel.DefaultConfig())
 		if err != nil {
 			return err
@@ -192,17 +263,38 @@ func (c *UpCity) start(ctx context.Context, cfg UpConfig) error {
 		ec := edge.DefaultConfig()
 		ec.DataDir = filepath.Join(c.dir, id)
 		ec.PKI.Dir, ec.PKI.DeviceID = pkiDir, id
-		ec.Uplink.Gateways = []string{brokers[c.zoneOf[id]]}
+		ec.Uplink.Gateways = []string{c.gatewayOf(c.zoneOf[id]).BrokerURL()}
 		ec.Audio.Espeak = speak
+		// A large city on one machine draws at a lower frame rate: a real
+		// pole draws 30 a second on its own processor, but here a few
+		// cores draw for hundreds of poles. The first frame of a new
+		// alert is drawn at once either way.
+		ec.Display.FPS = max(2, min(ec.Display.FPS, 30*50/cfg.Poles))
+		var player audio.Player = &audiotest.Sink{}
+		if cfg.NoSpeech {
+			ec.Audio.Player, ec.Audio.Speak, player = "none", false, nil
+		}
 		ec.Languages.Zones = map[string][]string{"z1": {"en", "es", "zh-Hans"}, "z2": {"en", "vi", "ar"}}
 		ec.Info.Message = "Welcome to Demoville"
-		p, err := edge.New(ec, edge.Options{Logger: cfg.Logger, Version: "demo", Panel: panel, Player: &audiotest.Sink{},
+		if c.keyring != "" {
+			// The first poles join the servers; the rest join two poles
+			// that started before them, so that no member takes every join.
+			peers := []string{c.gatewayOf(c.zoneOf[id]).GossipAddr(), serverGossip}
+			if len(gossipAddrs) >= 8 {
+				peers = []string{gossipAddrs[rnd.IntN(len(gossipAddrs))], gossipAddrs[rnd.IntN(len(gossipAddrs))]}
+			}
+			ec.Gossip = gossip.FileConfig{Enabled: true, Bind: "127.0.0.1:0", KeyringFile: c.keyring, Peers: peers}
+		}
+		p, err := edge.New(ec, edge.Options{Logger: cfg.Logger, Version: "demo", Clock: c.clock, Chains: c.chains, Metas: c.metas, Memberlist: c.ml, Panel: panel, Player: player,
 			Notify: func(string) error { return nil }})
 		if err != nil {
 			return err
 		}
 		c.closers = append(c.closers, p.Close)
 		c.Poles = append(c.Poles, p)
+		if a := p.GossipAddr(); a != "" {
+			gossipAddrs = append(gossipAddrs, a)
+		}
 		c.run("pole "+id, func() error { return p.Run(runCtx) })
 	}
 
@@ -214,6 +306,104 @@ func (c *UpCity) start(ctx context.Context, cfg UpConfig) error {
 		}
 		return nil
 	})
+	return nil
+}
+
+// cityMemberlist is the members' memberlist timing for a city of poles
+// in one process: LAN defaults for a small one; for a large one, every
+// period and timeout scaled up, since a few cores stand in for hundreds
+// of machines and a probe answered late must not read as a dead member.
+func cityMemberlist(poles int) *memberlist.Config {
+	mc := memberlist.DefaultLANConfig()
+	if poles <= 50 {
+		return mc
+	}
+	scale := time.Duration(min(poles/50, 10))
+	mc.ProbeInterval *= scale  // 1 s on a LAN
+	mc.ProbeTimeout *= scale   // 500 ms
+	mc.GossipInterval *= scale // 200 ms
+	mc.TCPTimeout *= scale     // 10 s
+	mc.SuspicionMult = 6       // 4
+	return mc
+}
+
+// Gateways returns the zones' gateways, in zone order; a stopped one is
+// nil.
+func (c *UpCity) Gateways() []*gateway.Gateway {
+	c.gwMu.Lock()
+	defer c.gwMu.Unlock()
+	gs := make([]*gateway.Gateway, len(c.gws))
+	for i, ug := range c.gws {
+		gs[i] = ug.g
+	}
+	return gs
+}
+
+// Zones returns the zones' names, in order.
+func (c *UpCity) Zones() []string { return c.zones }
+
+// gatewayOf returns zone's gateway (nil if stopped).
+func (c *UpCity) gatewayOf(zone string) *gateway.Gateway {
+	for i, z := range c.zones {
+		if z == zone {
+			return c.Gateways()[i]
+		}
+	}
+	return nil
+}
+
+// StartGateway starts gateway i (in zone order), or starts it again after
+// StopGateway on the same ports and data directory, as a gateway that
+// comes back after a power cut does.
+func (c *UpCity) StartGateway(i int) error {
+	c.gwMu.Lock()
+	defer c.gwMu.Unlock()
+	ug := c.gws[i]
+	if ug.g != nil {
+		return fmt.Errorf("city: gateway %s is running", ug.cfg.PKI.GatewayID)
+	}
+	opts := gateway.Options{Logger: c.cfg.Logger, Version: "demo", Clock: c.clock, Chains: c.chains, Metas: c.metas, Memberlist: c.ml}
+	if f := c.cfg.OnEvent; f != nil {
+		id := ug.cfg.PKI.GatewayID
+		opts.OnEvent = func(ev mesh.Event) { f(id, ev) }
+	}
+	g, err := gateway.New(ug.cfg, opts)
+	if err != nil {
+		return err
+	}
+	// The same ports next time.
+	ug.cfg.MQTT.Listen = strings.TrimPrefix(g.BrokerURL(), "tls://")
+	if u := g.HealthURL(); u != "" {
+		ug.cfg.HTTP.Listen = strings.TrimSuffix(strings.TrimPrefix(u, "http://"), "/")
+	}
+	if a := g.GossipAddr(); a != "" {
+		ug.cfg.Gossip.Bind = a
+	}
+	ctx, cancel := context.WithCancel(c.runCtx)
+	ug.g, ug.cancel, ug.done = g, cancel, make(chan error, 1)
+	go func() { ug.done <- g.Run(ctx) }()
+	return nil
+}
+
+// StopGateway stops gateway i and closes its files, as a power cut does:
+// nothing is flushed beyond what each commit already made durable.
+func (c *UpCity) StopGateway(i int) error {
+	c.gwMu.Lock()
+	defer c.gwMu.Unlock()
+	return c.gws[i].stop()
+}
+
+func (ug *upGateway) stop() error {
+	if ug.g == nil {
+		return nil
+	}
+	ug.cancel()
+	err := <-ug.done
+	err = errors.Join(err, ug.g.Close())
+	ug.g = nil
+	if err != nil {
+		return fmt.Errorf("gateway %s: %w", ug.cfg.PKI.GatewayID, err)
+	}
 	return nil
 }
 
@@ -242,8 +432,16 @@ func (c *UpCity) Close() error {
 	if c.cancel != nil {
 		c.cancel()
 	}
+	var errs []error
+	c.gwMu.Lock()
+	for _, ug := range c.gws {
+		if err := ug.stop(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	c.gwMu.Unlock()
 	c.wg.Wait()
-	errs := c.errs
+	errs = append(errs, c.errs...)
 	for i := len(c.closers) - 1; i >= 0; i-- {
 		if err := c.closers[i](); err != nil {
 			errs = append(errs, err)
@@ -288,8 +486,12 @@ func (c *UpCity) handler() http.Handler {
 			Poles                 []string
 		}
 		var zones []zoneView
+		gws := c.Gateways()
 		for i, z := range c.zones {
-			zv := zoneView{Zone: z, Gateway: c.Gateways[i].Identity().ID, Health: c.Gateways[i].HealthURL()}
+			zv := zoneView{Zone: z, Gateway: "gw-" + z + " (stopped)"}
+			if g := gws[i]; g != nil {
+				zv.Gateway, zv.Health = g.Identity().ID, g.HealthURL()
+			}
 			for _, id := range c.order {
 				if c.zoneOf[id] == z {
 					zv.Poles = append(zv.Poles, id)
@@ -335,11 +537,16 @@ tick();
 
 // Describe writes where to look and how to drive the city.
 func (c *UpCity) Describe(w io.Writer) {
-	fmt.Fprintf(w, "\nCITYARRAY demo city: %d poles in %d zones, %d gateways, a control server.\n\n", len(c.Poles), len(c.zones), len(c.Gateways))
+	gws := c.Gateways()
+	mesh := "each pole hears its zone's gateway"
+	if c.keyring != "" {
+		mesh = "all in one gossip mesh on loopback UDP"
+	}
+	fmt.Fprintf(w, "\nCITYARRAY demo city: %d poles in %d zones, %d gateways, a control server; %s.\n\n", len(c.Poles), len(c.zones), len(gws), mesh)
 	fmt.Fprintf(w, "  demo page (every pole's matrix):  %s\n", c.PageURL)
 	fmt.Fprintf(w, "  control server API:               %s   (HTTPS; its certificate: %s)\n", c.Server.HTTPURL(), c.Server.WebCAFile)
 	fmt.Fprintf(w, "  MQTT (server):                    tls://%s\n", c.Server.MQTTAddr())
-	for _, g := range c.Gateways {
+	for _, g := range gws {
 		fmt.Fprintf(w, "  gateway %-8s poles connect to %s; zone health %s\n", g.Identity().ID, g.BrokerURL(), g.HealthURL())
 	}
 	fmt.Fprintf(w, "\n  demo admin:  user %s, one-time password %q\n", c.Admin.ID, c.Admin.Password)
@@ -351,23 +558,12 @@ func (c *UpCity) Describe(w io.Writer) {
 	fmt.Fprintf(w, "  cityarray admin %s setup --user sam\n", conn)
 	fmt.Fprintf(w, "  cityarray alert %s --user sam send --scope zone:z1 --text en='Flood warning: move to higher ground' --text es='Alerta de inundación'\n", conn)
 	fmt.Fprintf(w, "  cityarray alert %s --user sam approve ID; cityarray alert %s --user sam publish ID\n", conn, conn)
-	var gws []string
-	for _, g := range c.Gateways {
-		gws = append(gws, "--gateway "+g.HealthURL())
+	var flags []string
+	for _, g := range gws {
+		flags = append(flags, "--gateway "+g.HealthURL())
 	}
-	fmt.Fprintf(w, "Zone health in the terminal:\n  cityarray mesh status %s --watch\n", joinSpace(gws))
+	fmt.Fprintf(w, "Zone health in the terminal:\n  cityarray mesh status %s --watch\n", strings.Join(flags, " "))
 	fmt.Fprintf(w, "\nFiles: %s. Stop with Ctrl-C.\n", c.dir)
-}
-
-func joinSpace(ss []string) string {
-	out := ""
-	for i, s := range ss {
-		if i > 0 {
-			out += " "
-		}
-		out += s
-	}
-	return out
 }
 
 // randomPassword is a one-time password for the demo admin: four random
@@ -385,8 +581,8 @@ func randomPassword() string {
 // for its zone (a gateway signs Advisory for its own zone; the control
 // server's Warnings go through the desk's approval, from the API).
 func (c *UpCity) demoAlert(ctx context.Context, zone string) error {
-	for _, g := range c.Gateways {
-		if g.Identity().Zone == zone {
+	for _, g := range c.Gateways() {
+		if g != nil && g.Identity().Zone == zone {
 			r, err := g.Advisory(ctx, FloodAlert(), time.Hour)
 			if err != nil {
 				return err
@@ -406,7 +602,10 @@ func (c *UpCity) demoCancel(ctx context.Context) error {
 	c.demoMu.Lock()
 	defer c.demoMu.Unlock()
 	var errs []error
-	for _, g := range c.Gateways {
+	for _, g := range c.Gateways() {
+		if g == nil {
+			continue
+		}
 		z := g.Identity().Zone
 		if len(c.demo[z]) == 0 {
 			continue

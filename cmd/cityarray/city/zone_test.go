@@ -42,13 +42,8 @@ func startZoneTest(t *testing.T) *zoneTest {
 		}
 	}
 	pkiDir := filepath.Join(dir, "pki")
-	srv, err := trust.LoadNode(trust.NodeFiles{RootCert: filepath.Join(pkiDir, trust.RootCertFile), Cert: filepath.Join(pkiDir, "server-1.pem"),
-		Key: filepath.Join(pkiDir, "server-1.key")}, trust.RoleServer, "server-1", now)
-	if err != nil {
-		t.Fatal(err)
-	}
 	z := &zoneTest{l: l}
-	if z.signer, err = record.NewSigner(srv.Key, srv.Leaf.Raw, true, srv.CityCA.Raw); err != nil {
+	if z.signer, err = l.Signer(); err != nil {
 		t.Fatal(err)
 	}
 	var urls []string

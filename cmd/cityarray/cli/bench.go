@@ -19,12 +19,13 @@ import (
 func newBenchCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Measure the mesh against its baseline, the control server and a pole",
+		Short: "Measure the mesh against its baseline, the control server, a pole and the whole city end to end",
 	}
 	cmd.AddCommand(newBenchMeshCmd(e))
 	cmd.AddCommand(newBenchHealCmd(e))
 	cmd.AddCommand(newBenchServerCmd(e))
 	cmd.AddCommand(newBenchEdgeCmd(e))
+	cmd.AddCommand(newBenchE2ECmd(e))
 	return cmd
 }
 

@@ -13,14 +13,16 @@ import (
 func newUpCmd(e *env) *cobra.Command {
 	var cfg city.UpConfig
 	cmd := &cobra.Command{
-		Use:   "up [--poles N] [--zones Z] [--keep DIR] [--listen ADDR]",
+		Use:   "up [--poles N] [--zones Z] [--keep DIR] [--listen ADDR] [--no-gossip]",
 		Short: "Run a whole demo city on this machine: control server, gateways, poles, a page showing every pole",
 		Long: "up makes a throw-away city PKI and starts, in this process on loopback, a control server\n" +
 			"(HTTPS API, MQTT broker, audit log), one gateway per zone and --poles simulated poles\n" +
 			"(bbolt stores, real TLS, each on a simulated LED matrix with a WAV sink for a speaker).\n" +
 			"It creates a demo admin and prints its one-time password and TOTP secret, and the\n" +
 			"address of a page that shows every pole's matrix live, grouped by zone, with buttons\n" +
-			"that have a gateway issue an advisory. --keep DIR keeps the city's files there (and\n" +
+			"that have a gateway issue an advisory. The server, the gateways and the poles form one\n" +
+			"gossip mesh on loopback UDP (--no-gossip leaves it out), so a pole whose gateway is\n" +
+			"gone still gets alerts from its neighbours. --keep DIR keeps the city's files there (and\n" +
 			"reuses nothing: it must be new or empty). Ctrl-C stops everything.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -51,5 +53,6 @@ func newUpCmd(e *env) *cobra.Command {
 	f.IntVar(&cfg.Zones, "zones", 2, "zones, one gateway each")
 	f.StringVar(&cfg.Dir, "keep", "", "keep the city's files in this directory (default: a temporary one, removed)")
 	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "the demo page's address (port 0 picks one)")
+	f.BoolVar(&cfg.NoGossip, "no-gossip", false, "no gossip mesh: each pole hears only its zone's gateway")
 	return cmd
 }

@@ -1,0 +1,489 @@
+package city
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/cityarray/cityarray/mesh"
+	"github.com/cityarray/cityarray/mesh/mqttlink"
+	"github.com/cityarray/cityarray/mesh/record"
+	"github.com/cityarray/cityarray/mesh/trust"
+	"github.com/cityarray/cityarray/server/auth"
+	"github.com/cityarray/cityarray/server/desk"
+)
+
+// E2EBenchConfig configures RunE2EBench.
+type E2EBenchConfig struct {
+	// Poles and Zones (defaults 500 and 2): the `cityarray up` city.
+	Poles, Zones int
+	// Alerts is how many alerts each phase sends, one at a time, each to
+	// every pole it measures (default 3).
+	Alerts int
+	// Wait is how long an alert may take to reach every pole before the
+	// phase counts the rest as not delivered (default 10 s).
+	Wait time.Duration
+	// NoBaseline skips the broker fan-out baseline.
+	NoBaseline bool
+	// Progress, if set, is told what the benchmark is doing.
+	Progress func(format string, args ...any)
+	// Logger receives the city's logs (default: discarded).
+	Logger *slog.Logger
+}
+
+func (c *E2EBenchConfig) defaults() {
+	if c.Poles <= 0 {
+		c.Poles = 500
+	}
+	if c.Zones <= 0 {
+		c.Zones = 2
+	}
+	if c.Alerts <= 0 {
+		c.Alerts = 3
+	}
+	if c.Wait <= 0 {
+		c.Wait = 10 * time.Second
+	}
+	if c.Progress == nil {
+		c.Progress = func(string, ...any) {}
+	}
+}
+
+// E2EPhase is one phase's delivery: of Expected (alert, pole) pairs,
+// Delivered were acked "displayed" within the wait; the latencies are
+// theirs.
+type E2EPhase struct {
+	Alerts, Poles       int
+	Expected, Delivered int
+	P50, P99, Max       time.Duration
+}
+
+// Ratio is Delivered over Expected.
+func (p E2EPhase) Ratio() float64 {
+	if p.Expected == 0 {
+		return 0
+	}
+	return float64(p.Delivered) / float64(p.Expected)
+}
+
+// E2EBenchResult is what RunE2EBench measured.
+type E2EBenchResult struct {
+	Poles, Zones, Cores int
+	// Start is how long the city took to start and settle (every pole on
+	// its gateway, the gossip mesh formed).
+	Start time.Duration
+	// Normal: an officer's publication of an approved city-wide Warning
+	// (the HTTPS call) until the server holds each pole's "displayed" ack.
+	Normal E2EPhase
+	// Failover: the same with one gateway killed just before: its poles
+	// get the alert over the gossip mesh and send their acks that way.
+	Failover E2EPhase
+	// GatewayOnly: the control server killed; each gateway issues an
+	// Advisory for its zone (the call) until it holds each of its poles'
+	// "displayed" acks.
+	GatewayOnly E2EPhase
+	// Baseline: one broker (the server's embedded mochi on TLS) fanning a
+	// QoS 1 record out to Poles MQTT clients on loopback, publish until
+	// each client has it: the floor under the first hop of Normal.
+	BaselineP50, BaselineP99 time.Duration
+}
+
+// e2eAcks collects, from the server's and the gateways' mesh events, when
+// each pole's "displayed" ack of each record arrived.
+type e2eAcks struct {
+	mu   sync.Mutex
+	at   map[record.ID]map[string]time.Time // record → pole → arrival
+	wake chan struct{}
+}
+
+func (a *e2eAcks) event(_ string, ev mesh.Event) {
+	if ev.Kind != mesh.EventAccepted || ev.Record == nil || ev.Record.Kind != record.KindAck {
+		return
+	}
+	ack, ok := ev.Record.Body.(*record.Ack)
+	if !ok || ack.State != record.AckDisplayed {
+		return
+	}
+	now := time.Now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	m := a.at[ack.Record]
+	if m == nil {
+		m = map[string]time.Time{}
+		a.at[ack.Record] = m
+	}
+	if _, dup := m[ev.Record.Origin]; !dup {
+		m[ev.Record.Origin] = now
+		close(a.wake)
+		a.wake = make(chan struct{})
+	}
+}
+
+// wait waits until every pole in poles has acked id or the deadline
+// passes, and returns the latencies from start of those that did.
+func (a *e2eAcks) wait(ctx context.Context, id record.ID, poles map[string]bool, start, deadline time.Time) ([]time.Duration, error) {
+	for {
+		a.mu.Lock()
+		var lat []time.Duration
+		for p, t := range a.at[id] {
+			if poles[p] {
+				lat = append(lat, t.Sub(start))
+			}
+		}
+		wake := a.wake
+		a.mu.Unlock()
+		if len(lat) == len(poles) || !time.Now().Before(deadline) {
+			return lat, nil
+		}
+		select {
+		case <-wake:
+		case <-time.After(time.Until(deadline)):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// RunE2EBench starts the `cityarray up` city with cfg.Poles poles (gossip
+// on loopback UDP, real MQTT over TLS, everything in this process) and
+// measures an alert's way from the operator's call to each pole's
+// display, in three phases: normal, one gateway killed (failover), and
+// the server killed (gateway only).
+func RunE2EBench(ctx context.Context, cfg E2EBenchConfig) (E2EBenchResult, error) {
+	cfg.defaults()
+	res := E2EBenchResult{Poles: cfg.Poles, Zones: cfg.Zones, Cores: runtime.GOMAXPROCS(0)}
+	if !cfg.NoBaseline {
+		cfg.Progress("baseline: one broker fanning a record out to %d MQTT clients", cfg.Poles)
+		var err error
+		if res.BaselineP50, res.BaselineP99, err = fanoutBaseline(ctx, cfg.Poles, cfg.Alerts, cfg.Logger); err != nil {
+			return res, fmt.Errorf("baseline: %w", err)
+		}
+	}
+
+	acks := &e2eAcks{at: map[record.ID]map[string]time.Time{}, wake: make(chan struct{})}
+	start := time.Now()
+	c, err := Up(ctx, UpConfig{Poles: cfg.Poles, Zones: cfg.Zones, Listen: "127.0.0.1:0", FastLogins: true, NoSpeech: true,
+		Logger: cfg.Logger, Progress: cfg.Progress, OnEvent: acks.event})
+	if err != nil {
+		return res, err
+	}
+	defer c.Close()
+	cfg.Progress("waiting for every pole to reach its gateway and the gossip mesh to form")
+	if err := c.settle(ctx, 5*time.Minute, cfg.Progress); err != nil {
+		return res, err
+	}
+	res.Start = time.Since(start)
+	cfg.Progress("city up and settled in %v", res.Start.Round(time.Millisecond))
+
+	desk, err := newE2EDesk(ctx, c)
+	if err != nil {
+		return res, err
+	}
+	all := map[string]bool{}
+	for _, p := range c.Poles {
+		all[p.Identity().ID] = true
+	}
+	measure := func(name string, poles map[string]bool, send func() (record.ID, time.Time, error)) (E2EPhase, error) {
+		ph := E2EPhase{Alerts: cfg.Alerts, Poles: len(poles)}
+		var lat []time.Duration
+		for i := range cfg.Alerts {
+			id, t0, err := send()
+			if err != nil {
+				return ph, fmt.Errorf("%s: alert %d: %w", name, i+1, err)
+			}
+			l, err := acks.wait(ctx, id, poles, t0, t0.Add(cfg.Wait))
+			if err != nil {
+				return ph, err
+			}
+			cfg.Progress("%s: alert %d on %d of %d poles", name, i+1, len(l), len(poles))
+			lat = append(lat, l...)
+			ph.Expected += len(poles)
+		}
+		ph.Delivered = len(lat)
+		slices.Sort(lat)
+		if len(lat) > 0 {
+			ph.P50, ph.P99, ph.Max = quantile(lat, 0.50), quantile(lat, 0.99), lat[len(lat)-1]
+		}
+		return ph, nil
+	}
+
+	cfg.Progress("normal: %d city-wide warnings, one at a time", cfg.Alerts)
+	var published []string
+	warn := func() (record.ID, time.Time, error) {
+		a, t0, err := desk.warn(ctx, len(published))
+		if err == nil {
+			published = append(published, a.ID)
+		}
+		return a.Current, t0, err
+	}
+	if res.Normal, err = measure("normal", all, warn); err != nil {
+		return res, err
+	}
+
+	cfg.Progress("failover: gateway %s killed, %d more warnings", "gw-"+c.zones[0], cfg.Alerts)
+	if err := c.StopGateway(0); err != nil {
+		return res, err
+	}
+	if res.Failover, err = measure("failover", all, warn); err != nil {
+		return res, err
+	}
+
+	// The warnings would outrank the gateways' advisories: withdraw them,
+	// and bring the gateway back.
+	cfg.Progress("cancelling the warnings and restarting gateway %s", "gw-"+c.zones[0])
+	for _, id := range published {
+		if err := desk.cancel(ctx, id); err != nil {
+			return res, err
+		}
+	}
+	if err := c.StartGateway(0); err != nil {
+		return res, err
+	}
+	if err := c.settle(ctx, 2*time.Minute, cfg.Progress); err != nil {
+		return res, err
+	}
+	if err := pollUntil(ctx, time.Minute, 100*time.Millisecond, func() bool {
+		for _, p := range c.Poles {
+			if !p.Showing().Record.IsZero() {
+				return false
+			}
+		}
+		return true
+	}); err != nil {
+		return res, errors.New("the cancelled warnings stayed on some poles")
+	}
+
+	cfg.Progress("gateway only: the server killed; each gateway issues %d advisories for its zone", cfg.Alerts)
+	if err := c.Server.Close(); err != nil {
+		return res, fmt.Errorf("stopping the server: %w", err)
+	}
+	res.GatewayOnly.Alerts = cfg.Alerts
+	for zi, g := range c.Gateways() {
+		zone := c.zones[zi]
+		poles := map[string]bool{}
+		for _, p := range c.Poles {
+			if p.Identity().Zone == zone {
+				poles[p.Identity().ID] = true
+			}
+		}
+		ph, err := measure("gateway only "+zone, poles, func() (record.ID, time.Time, error) {
+			t0 := time.Now()
+			r, err := g.Advisory(ctx, FloodAlert(), time.Hour)
+			if err != nil {
+				return record.ID{}, t0, err
+			}
+			return r.ID(), t0, nil
+		})
+		if err != nil {
+			return res, err
+		}
+		res.GatewayOnly = mergePhases(res.GatewayOnly, ph)
+	}
+	res.GatewayOnly.Poles = cfg.Poles
+	return res, nil
+}
+
+// mergePhases adds b's deliveries to a's; the latencies are the worse of
+// the two (the phases' samples are not kept).
+func mergePhases(a, b E2EPhase) E2EPhase {
+	a.Expected += b.Expected
+	a.Delivered += b.Delivered
+	a.P50, a.P99, a.Max = max(a.P50, b.P50), max(a.P99, b.P99), max(a.Max, b.Max)
+	return a
+}
+
+// settle waits until every pole's uplink is its gateway, every gateway
+// reaches the server and every pole's gossip member knows enough of the
+// city (all of it, or settleMembers) to push to and hear from random
+// members: memberlist spreads the full membership over minutes in a large
+// city, and the mesh does not need it. It reports progress every 5 s.
+func (c *UpCity) settle(ctx context.Context, timeout time.Duration, progress func(string, ...any)) error {
+	members := min(len(c.Poles)+len(c.zones)+1, settleMembers)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.Now().Add(timeout)
+	lastReport := time.Now()
+	for {
+		onGateway, minMembers, gateways := 0, members, 0
+		for _, p := range c.Poles {
+			if p.Rung() == "ethernet" {
+				onGateway++
+			}
+			if n := p.GossipMembers(); n >= 0 {
+				minMembers = min(minMembers, n)
+			}
+		}
+		for _, g := range c.Gateways() {
+			if g != nil && g.ServerConnected() {
+				gateways++
+			}
+		}
+		if onGateway == len(c.Poles) && minMembers >= members && gateways == len(c.zones) {
+			return nil
+		}
+		if time.Since(lastReport) >= 5*time.Second {
+			progress("  %d of %d poles on their gateway, %d of %d gateways on the server, every pole knows at least %d members (waiting for %d)",
+				onGateway, len(c.Poles), gateways, len(c.zones), minMembers, members)
+			lastReport = time.Now()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the city did not settle in %v: %d of %d poles on their gateway, %d of %d gateways on the server, a pole knows only %d members (want %d)",
+				timeout, onGateway, len(c.Poles), gateways, len(c.zones), minMembers, members)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// settleMembers is how many gossip members each pole must know before a
+// large city counts as settled.
+const settleMembers = 32
+
+// e2eDesk drafts, approves and publishes warnings through the server's
+// API, as its people do: an integration feed drafts and submits, a
+// supervisor approves and publishes.
+type e2eDesk struct {
+	feed, sup *Session
+}
+
+func newE2EDesk(ctx context.Context, c *UpCity) (*e2eDesk, error) {
+	l := c.Server
+	admin, err := l.Login(ctx, c.Admin)
+	if err != nil {
+		return nil, err
+	}
+	sup, err := l.AddPerson(ctx, admin, "bench-sup", auth.RoleSupervisor)
+	if err != nil {
+		return nil, err
+	}
+	supS, err := l.Login(ctx, sup)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := l.AddPerson(ctx, admin, "bench-feed", auth.RoleIntegration); err != nil {
+		return nil, err
+	}
+	secret, err := l.Token(ctx, admin, "bench-feed", auth.PermAlertRead, auth.PermAlertDraft, auth.PermAlertSubmit)
+	if err != nil {
+		return nil, err
+	}
+	return &e2eDesk{feed: l.TokenSession("bench-feed", secret), sup: supS}, nil
+}
+
+// warn drafts, submits and approves warning n for the whole city, then
+// publishes it; t0 is when the publication call was made.
+func (d *e2eDesk) warn(ctx context.Context, n int) (a desk.Alert, t0 time.Time, err error) {
+	req := desk.DraftRequest{Tier: "warning", Scope: "city", Lifetime: "1h",
+		Alert: &record.Alert{Texts: map[string]record.AlertText{"en": {Short: fmt.Sprintf("Storm warning %d: stay indoors", n+1)}},
+			Severity: "Severe", Urgency: "Immediate", Certainty: "Observed", Category: "Met"}}
+	if err := d.feed.Do(ctx, "POST", "/api/v1/alerts", req, &a); err != nil {
+		return a, t0, fmt.Errorf("draft: %w", err)
+	}
+	if err := d.feed.Do(ctx, "POST", "/api/v1/alerts/"+a.ID+"/submit", nil, nil); err != nil {
+		return a, t0, fmt.Errorf("submit: %w", err)
+	}
+	if err := d.sup.Do(ctx, "POST", "/api/v1/alerts/"+a.ID+"/approve", nil, nil); err != nil {
+		return a, t0, fmt.Errorf("approve: %w", err)
+	}
+	t0 = time.Now()
+	if err := d.sup.Do(ctx, "POST", "/api/v1/alerts/"+a.ID+"/publish", nil, &a); err != nil {
+		return a, t0, fmt.Errorf("publish: %w", err)
+	}
+	return a, t0, nil
+}
+
+func (d *e2eDesk) cancel(ctx context.Context, id string) error {
+	if err := d.sup.Do(ctx, "POST", "/api/v1/alerts/"+id+"/cancel", map[string]string{"reason": "bench over"}, nil); err != nil {
+		return fmt.Errorf("cancel %s: %w", id, err)
+	}
+	return nil
+}
+
+// fanoutBaseline starts a bare control server with n MQTT clients (device
+// certificates) subscribed to one zone topic and publishes alerts records
+// to it one at a time, returning the p50 and p99 from publish to each
+// client's receipt.
+func fanoutBaseline(ctx context.Context, n, alerts int, logger *slog.Logger) (p50, p99 time.Duration, err error) {
+	dir, err := os.MkdirTemp("", "cityarray-bench-e2e-")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer os.RemoveAll(dir)
+	l, err := StartLocalServer(ctx, LocalServerConfig{Dir: dir, City: "baselineville", Logger: logger})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer l.Close()
+	signer, err := l.Signer()
+	if err != nil {
+		return 0, 0, err
+	}
+	v, err := trust.NewVerifier(trust.Config{Roots: []*x509.Certificate{l.PKI.Root}})
+	if err != nil {
+		return 0, 0, err
+	}
+	var mu sync.Mutex
+	got := map[record.ID][]time.Time{}
+	clients := make([]*benchClient, 0, n)
+	defer func() {
+		for _, b := range clients {
+			b.close()
+		}
+	}()
+	for i := range n {
+		b, err := newBenchClient(l, v, trust.Identity{Role: trust.RoleDevice, ID: fmt.Sprintf("base-%04d", i), Zone: benchZone})
+		if err != nil {
+			return 0, 0, err
+		}
+		clients = append(clients, b)
+		if err := b.subscribe(mqttlink.ZoneTopic(benchZone), func(payload []byte) {
+			now := time.Now()
+			id := record.IDOf(payload)
+			mu.Lock()
+			got[id] = append(got[id], now)
+			mu.Unlock()
+		}); err != nil {
+			return 0, 0, err
+		}
+	}
+	var lat []time.Duration
+	for i := range alerts {
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		r, err := record.Sign(&record.Record{Kind: record.KindAlert, Tier: record.TierWarning, Scope: record.ZoneScope(benchZone),
+			Issued: now, Expires: now.Add(time.Hour), Origin: l.Identity().ID, Seq: uint64(now.UnixMilli()) + uint64(i), Body: &record.Alert{
+				Texts: map[string]record.AlertText{"en": {Short: "Storm warning: stay indoors"}}, Severity: "Severe", Urgency: "Immediate",
+				Certainty: "Observed", Category: "Met"}}, signer)
+		if err != nil {
+			return 0, 0, err
+		}
+		t0 := time.Now()
+		if err := l.Node().Publish(ctx, r); err != nil {
+			return 0, 0, err
+		}
+		have := func() int {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(got[r.ID()])
+		}
+		if err := waitFor(ctx, 30*time.Second, func() bool { return have() >= n }); err != nil {
+			return 0, 0, fmt.Errorf("record %d reached %d of %d clients: %w", i+1, have(), n, err)
+		}
+		mu.Lock()
+		for _, t := range got[r.ID()] {
+			lat = append(lat, t.Sub(t0))
+		}
+		mu.Unlock()
+	}
+	slices.Sort(lat)
+	return quantile(lat, 0.50), quantile(lat, 0.99), nil
+}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -376,9 +377,10 @@ func (l *Link) Offer(f mesh.Forward) {
 	}
 	var eager, lazy []*memberlist.Node
 	reliable := len(f.Record.Raw()) > l.cfg.ReliableAbove
+	upstream := false
 	if f.Record.Kind.Uplink() {
 		if eager = l.pickUpstream(upstreamFanout, skip); len(eager) > 0 {
-			reliable = true
+			reliable, upstream = true, true
 		} else {
 			eager = l.pick(l.cfg.Fanout, skip)
 		}
@@ -398,14 +400,24 @@ func (l *Link) Offer(f mesh.Forward) {
 			// Each reliable send dials a stream: in parallel, so that the
 			// last peer does not wait for every other dial.
 			var wg sync.WaitGroup
+			var delivered atomic.Int32
 			for _, p := range eager {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					l.send(p, push, true)
+					if l.sendErr(p, push, true) == nil {
+						delivered.Add(1)
+					}
 				}()
 			}
 			wg.Wait()
+			if upstream && delivered.Load() == 0 {
+				// No server or gateway took it (one may be dead and not
+				// yet known to be): neighbours relay it instead.
+				for _, p := range l.pick(l.cfg.Fanout, skip) {
+					l.send(p, push, true)
+				}
+			}
 		} else {
 			for _, p := range eager {
 				l.send(p, push, false)

@@ -74,10 +74,45 @@ type UpConfig struct {
 // configuration, pinned to the ports it first got, so that its poles find
 // it again.
 type upGateway struct {
-	cfg    gateway.Config
-	g      *gateway.Gateway
+	cfg gateway.Config
+	g   *gateway.Gateway
+	u   *unit
+}
+
+// upPole is a pole and what starting it again takes.
+type upPole struct {
+	cfg  edge.Config
+	opts edge.Options
+	u    *unit
+}
+
+// unit is a running part of the city that can be stopped and started
+// again: a gateway or a pole.
+type unit struct {
+	name   string
 	cancel context.CancelFunc
 	done   chan error
+	close  func() error
+}
+
+// startUnit runs run until the unit is stopped or the city closes.
+func (c *UpCity) startUnit(name string, run func(context.Context) error, closeFn func() error) *unit {
+	ctx, cancel := context.WithCancel(c.runCtx)
+	u := &unit{name: name, cancel: cancel, done: make(chan error, 1), close: closeFn}
+	go func() { u.done <- run(ctx) }()
+	return u
+}
+
+// stop stops u and closes its files (nil: nothing running).
+func (u *unit) stop() error {
+	if u == nil {
+		return nil
+	}
+	u.cancel()
+	if err := errors.Join(<-u.done, u.close()); err != nil {
+		return fmt.Errorf("%s: %w", u.name, err)
+	}
+	return nil
 }
 
 // UpCity is a whole city running in this process on loopback: a control
@@ -99,6 +134,7 @@ type UpCity struct {
 	runCtx   context.Context
 	gwMu     sync.Mutex
 	gws      []*upGateway
+	poles    []*upPole
 	zones    []string
 	panels   map[string]*simpanel.Panel // pole id → its panel
 	zoneOf   map[string]string          // pole id → zone
@@ -285,17 +321,15 @@ func (c *UpCity) start(ctx context.Context, cfg UpConfig) error {
 			}
 			ec.Gossip = gossip.FileConfig{Enabled: true, Bind: "127.0.0.1:0", KeyringFile: c.keyring, Peers: peers}
 		}
-		p, err := edge.New(ec, edge.Options{Logger: cfg.Logger, Version: "demo", Clock: c.clock, Chains: c.chains, Metas: c.metas, Memberlist: c.ml, Panel: panel, Player: player,
-			Notify: func(string) error { return nil }})
-		if err != nil {
+		c.poles = append(c.poles, &upPole{cfg: ec, opts: edge.Options{Logger: cfg.Logger, Version: "demo", Clock: c.clock, Chains: c.chains,
+			Metas: c.metas, Memberlist: c.ml, Panel: panel, Player: player, Notify: func(string) error { return nil }}})
+		c.Poles = append(c.Poles, nil)
+		if err := c.StartPole(i); err != nil {
 			return err
 		}
-		c.closers = append(c.closers, p.Close)
-		c.Poles = append(c.Poles, p)
-		if a := p.GossipAddr(); a != "" {
+		if a := c.Poles[i].GossipAddr(); a != "" {
 			gossipAddrs = append(gossipAddrs, a)
 		}
-		c.run("pole "+id, func() error { return p.Run(runCtx) })
 	}
 
 	c.page = &http.Server{Handler: c.handler(), ReadHeaderTimeout: 5 * time.Second}
@@ -379,9 +413,7 @@ func (c *UpCity) StartGateway(i int) error {
 	if a := g.GossipAddr(); a != "" {
 		ug.cfg.Gossip.Bind = a
 	}
-	ctx, cancel := context.WithCancel(c.runCtx)
-	ug.g, ug.cancel, ug.done = g, cancel, make(chan error, 1)
-	go func() { ug.done <- g.Run(ctx) }()
+	ug.g, ug.u = g, c.startUnit("gateway "+g.Identity().ID, g.Run, g.Close)
 	return nil
 }
 
@@ -390,21 +422,42 @@ func (c *UpCity) StartGateway(i int) error {
 func (c *UpCity) StopGateway(i int) error {
 	c.gwMu.Lock()
 	defer c.gwMu.Unlock()
-	return c.gws[i].stop()
+	ug := c.gws[i]
+	err := ug.u.stop()
+	ug.g, ug.u = nil, nil
+	return err
 }
 
-func (ug *upGateway) stop() error {
-	if ug.g == nil {
-		return nil
+// StartPole starts pole i (in c.Poles' order), or starts it again after
+// StopPole from its data directory, as a pole that comes back after a
+// power cut does.
+func (c *UpCity) StartPole(i int) error {
+	c.gwMu.Lock()
+	defer c.gwMu.Unlock()
+	up := c.poles[i]
+	if up.u != nil {
+		return fmt.Errorf("city: pole %s is running", up.cfg.PKI.DeviceID)
 	}
-	ug.cancel()
-	err := <-ug.done
-	err = errors.Join(err, ug.g.Close())
-	ug.g = nil
+	p, err := edge.New(up.cfg, up.opts)
 	if err != nil {
-		return fmt.Errorf("gateway %s: %w", ug.cfg.PKI.GatewayID, err)
+		return err
 	}
+	if a := p.GossipAddr(); a != "" {
+		up.cfg.Gossip.Bind = a // the same port next time
+	}
+	c.Poles[i], up.u = p, c.startUnit("pole "+p.Identity().ID, p.Run, p.Close)
 	return nil
+}
+
+// StopPole stops pole i and closes its files, as a power cut does. Its
+// entry in c.Poles stays, stopped, until StartPole.
+func (c *UpCity) StopPole(i int) error {
+	c.gwMu.Lock()
+	defer c.gwMu.Unlock()
+	up := c.poles[i]
+	err := up.u.stop()
+	up.u = nil
+	return err
 }
 
 // run runs f on a goroutine of its own until the city closes; its error
@@ -434,10 +487,13 @@ func (c *UpCity) Close() error {
 	}
 	var errs []error
 	c.gwMu.Lock()
+	for _, up := range c.poles {
+		errs = append(errs, up.u.stop())
+		up.u = nil
+	}
 	for _, ug := range c.gws {
-		if err := ug.stop(); err != nil {
-			errs = append(errs, err)
-		}
+		errs = append(errs, ug.u.stop())
+		ug.g, ug.u = nil, nil
 	}
 	c.gwMu.Unlock()
 	c.wg.Wait()

@@ -94,9 +94,10 @@ func newRootCmd(e *env) *cobra.Command {
 		newKeysCmd(e),
 		newMeshCmd(e),
 		newRecordCmd(e),
+		newSelftestCmd(e),
 		newServerCmd(e),
-		newUpCmd(e),
 		newSimCmd(e),
+		newUpCmd(e),
 		newVersionCmd(e),
 	)
 	return root

@@ -397,4 +397,25 @@ func TestAdvisory(t *testing.T) {
 		Issued: now, Expires: now.Add(time.Hour), Body: a}); err == nil {
 		t.Error("a gateway issued a warning")
 	}
+
+	// A replayed advisory: the same bytes again are a duplicate, counted
+	// and dropped without a second verification; another advisory under a
+	// sequence number already used is refused as replayed, and counted.
+	before := z.g.Node().Counters()
+	z.g.Node().Deliver(mesh.Source{Link: "mqtt-broker", Peer: "pole-1"}, adv.Raw())
+	eventually(t, "the replay counted as a duplicate", func() bool { return z.g.Node().Counters().Duplicates > before.Duplicates })
+	if c := z.g.Node().Counters(); c.Accepted != before.Accepted {
+		t.Errorf("the replay was accepted: %d accepted before, %d after", before.Accepted, c.Accepted)
+	}
+	again, err := record.Sign(&record.Record{Kind: record.KindAlert, Tier: record.TierAdvisory, Scope: record.ZoneScope("z1"),
+		Issued: now, Expires: now.Add(time.Hour), Origin: adv.Origin, Seq: adv.Seq, Body: a}, z.g.signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := z.g.Node().Publish(context.Background(), again); err == nil {
+		t.Error("an advisory under a used sequence number was accepted")
+	}
+	if n := z.g.Node().Counters().Rejected[trust.ReasonReplayed]; n == 0 {
+		t.Errorf("the replay is not counted: rejected %v", z.g.Node().Counters().Rejected)
+	}
 }

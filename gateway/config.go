@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -36,6 +37,9 @@ type Config struct {
 	Poles PolesConfig `yaml:"poles"`
 	// HTTP serves the zone's health: a page, JSON and Prometheus metrics.
 	HTTP HTTPConfig `yaml:"http"`
+	// Alerts is where operator alerts go besides the log, the page, the
+	// metrics and the server.
+	Alerts AlertsConfig `yaml:"alerts"`
 
 	sources yamlconf.Sources
 }
@@ -88,6 +92,15 @@ type HTTPConfig struct {
 	// /metrics (default "127.0.0.1:8081"; "" turns it off). It serves no
 	// secret but names every pole: keep it on the maintenance network.
 	Listen string `yaml:"listen"`
+}
+
+// AlertsConfig is where operator alerts (a pole gone silent, a pole
+// showing the wrong thing) are sent.
+type AlertsConfig struct {
+	// Webhook, if set, receives each alert as a JSON POST (an
+	// OperatorAlert: at, zone, node, kind, detail), once, with a 5 s
+	// timeout: a pager's or a chat's incoming-webhook URL, http or https.
+	Webhook string `yaml:"webhook"`
 }
 
 // DefaultConfig is a gateway with its defaults.
@@ -171,6 +184,11 @@ func (c *Config) Validate() error {
 	if c.HTTP.Listen != "" {
 		if _, err := yamlconf.HostPort(c.HTTP.Listen); err != nil {
 			bad("http.listen", "%v", err)
+		}
+	}
+	if w := c.Alerts.Webhook; w != "" {
+		if u, err := url.Parse(w); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("alerts.webhook", "%q: want an http or https URL", w)
 		}
 	}
 	return es.Err()

@@ -73,6 +73,10 @@ type Gateway struct {
 	mu      sync.Mutex
 	seq     uint64 // the last sequence number the gateway signed
 	zone    zoneHealth
+	alerts  operatorAlerts
+	// webhooks are the operator-alert POSTs in flight; Close waits for
+	// them (each ends within webhookTimeout).
+	webhooks sync.WaitGroup
 }
 
 // New builds a gateway from cfg: it loads the PKI (a gateway certificate),
@@ -188,7 +192,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 			g.sendHealth(ctx)
 			health.Reset(g.cfg.HealthEvery)
 		case <-judge.C():
-			g.Health(g.clock.Now()) // logs nodes that went silent or show the wrong thing
+			g.Health(g.clock.Now()) // raises operator alerts for nodes gone silent or showing the wrong thing
 			judge.Reset(judgeEvery)
 		}
 	}
@@ -235,6 +239,7 @@ func (g *Gateway) ServerConnected() bool {
 
 // Close releases what New opened, in reverse order.
 func (g *Gateway) Close() error {
+	g.webhooks.Wait()
 	var errs []error
 	for i := len(g.closers) - 1; i >= 0; i-- {
 		if err := g.closers[i](); err != nil {

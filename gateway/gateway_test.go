@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -105,7 +107,11 @@ type zone struct {
 	g      *Gateway
 }
 
-func startZone(t *testing.T) *zone {
+func startZone(t *testing.T) *zone { t.Helper(); return startZoneWith(t, nil) }
+
+// startZoneWith is startZone with adjust, if not nil, applied to the
+// gateway's configuration.
+func startZoneWith(t *testing.T, adjust func(*Config)) *zone {
 	t.Helper()
 	pki := cityFiles(t)
 	server := startPeer(t, pki, "server-1", trust.RoleServer)
@@ -121,6 +127,9 @@ func startZone(t *testing.T) *zone {
 	cfg.PKI.Dir, cfg.PKI.GatewayID = pki, "gw-1"
 	cfg.MQTT.Listen, cfg.HTTP.Listen = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Server.Brokers = []string{sb.URL()}
+	if adjust != nil {
+		adjust(&cfg)
+	}
 	g, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler), Version: "test"})
 	if err != nil {
 		t.Fatal(err)
@@ -241,7 +250,19 @@ func TestZoneCacheCatchUp(t *testing.T) {
 // shows what the zone should and whether its cache agrees with the
 // gateway's; the same on the JSON endpoint, the page and /metrics.
 func TestZoneHealth(t *testing.T) {
-	z := startZone(t)
+	var hookMu sync.Mutex
+	var hooked []OperatorAlert
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var a OperatorAlert
+		if err := json.NewDecoder(r.Body).Decode(&a); err != nil || r.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("webhook: %v, %s", err, r.Header.Get("Content-Type"))
+		}
+		hookMu.Lock()
+		hooked = append(hooked, a)
+		hookMu.Unlock()
+	}))
+	defer hook.Close()
+	z := startZoneWith(t, func(c *Config) { c.Alerts.Webhook = hook.URL })
 	pole, pl := z.connectPole(t)
 	eventually(t, "the pole connected", pl.Connected)
 	now := time.Now().UTC().Truncate(time.Millisecond)
@@ -321,10 +342,69 @@ func TestZoneHealth(t *testing.T) {
 		t.Errorf("the page lacks the pole, the wrong display or the refresh:\n%s", page)
 	}
 	metrics := get("/metrics")
-	for _, want := range []string{`cityarray_zone_wrong_display{zone="z1"} 1`, `cityarray_node_shows_expected{node="pole-1",zone="z1"} 0`, `cityarray_zone_nodes{state="healthy",zone="z1"} 2`} {
+	for _, want := range []string{`cityarray_zone_wrong_display{zone="z1"} 1`, `cityarray_node_shows_expected{node="pole-1",zone="z1"} 0`, `cityarray_zone_nodes{state="healthy",zone="z1"} 2`,
+		`cityarray_zone_operator_alerts_total{kind="wrong_display",zone="z1"} 1`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+	// Silent: pole-1, and the gateway itself (its own report is a minute
+	// old at six heartbeats on).
+	if !regexp.MustCompile(`cityarray_zone_operator_alerts_total\{kind="silent",zone="z1"\} [1-9]`).MatchString(metrics) {
+		t.Error("/metrics does not count the silent alerts")
+	}
+
+	// The operator heard of each change: late, silent, back, and the
+	// wrong display, on the page, in the JSON, by the webhook, and at the
+	// server as the gateway's anomaly records.
+	kinds := map[string]bool{}
+	for _, a := range fromAPI.Alerts {
+		if a.Node == "pole-1" && a.Zone == "z1" {
+			kinds[a.Kind] = true
+		}
+	}
+	for _, k := range []string{AlertLate, AlertSilent, AlertHealthy, AlertWrongDisplay} {
+		if !kinds[k] {
+			t.Errorf("no %s alert for pole-1 in %+v", k, fromAPI.Alerts)
+		}
+	}
+	if page := get("/"); !strings.Contains(page, "Operator alerts") || !strings.Contains(page, "wrong_display") {
+		t.Error("the page does not list the operator alerts")
+	}
+	eventually(t, "the silent and wrong-display alerts at the webhook", func() bool {
+		hookMu.Lock()
+		defer hookMu.Unlock()
+		got := map[string]bool{}
+		for _, a := range hooked {
+			got[a.Kind+" "+a.Node] = true
+		}
+		return got["silent pole-1"] && got["wrong_display pole-1"]
+	})
+	eventually(t, "the gateway's anomaly record of the silence at the server", func() bool {
+		es, _ := z.server.store.ByKind(record.KindAnomaly)
+		for _, e := range es {
+			if r, err := e.Parse(); err == nil && e.Origin == "gw-1" && r.Body.(*record.Anomaly).Class == "zone_silent" &&
+				strings.HasPrefix(r.Body.(*record.Anomaly).Detail, "pole-1: ") {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// TestAlertsWebhookConfig: a webhook that is not an http(s) URL is refused
+// by name.
+func TestAlertsWebhookConfig(t *testing.T) {
+	c := DefaultConfig()
+	c.PKI.Dir, c.PKI.GatewayID = "/etc/cityarray/pki", "gw-1"
+	c.Server.Brokers = []string{"tls://server.example:8883"}
+	c.Alerts.Webhook = "ftp://pager.example/hook"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "alerts.webhook") {
+		t.Errorf("validate: %v", err)
+	}
+	c.Alerts.Webhook = "https://pager.example/hook"
+	if err := c.Validate(); err != nil && strings.Contains(err.Error(), "alerts.webhook") {
+		t.Errorf("validate: %v", err)
 	}
 }
 

@@ -25,7 +25,7 @@ func (g *Gateway) rung() string {
 // in its store: sequence numbers carry on from there after a restart.
 func (g *Gateway) lastSeq() (uint64, error) {
 	var top uint64
-	for _, k := range []record.Kind{record.KindHealth, record.KindAlert, record.KindUpdate, record.KindCancel, record.KindActivation} {
+	for _, k := range []record.Kind{record.KindHealth, record.KindAnomaly, record.KindAlert, record.KindUpdate, record.KindCancel, record.KindActivation} {
 		err := g.store.PutSince(k, time.Time{}, func(e store.Entry) error {
 			if e.Origin == g.ident.ID {
 				top = max(top, e.Seq)

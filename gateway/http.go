@@ -62,7 +62,7 @@ var zonePage = template.Must(template.New("zone").Funcs(template.FuncMap{
 <style>
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;background:#111;color:#ddd}
 table{border-collapse:collapse}td,th{padding:.25em .7em;border-bottom:1px solid #333;text-align:left}
-.healthy{color:#6c6}.late{color:#ec4}.silent{color:#f55;font-weight:bold}.wrong{background:#511}
+.healthy,.display_ok{color:#6c6}.late{color:#ec4}.silent,.wrong_display{color:#f55;font-weight:bold}.wrong{background:#511}
 </style></head><body>
 <h1>Zone {{.Zone}} <small>gateway {{.Gateway}}</small></h1>
 <p>Server link: {{if .Server}}<span class="healthy">up</span>{{else}}<span class="silent">down</span>{{end}} ·
@@ -74,7 +74,12 @@ showing the wrong thing {{.Wrong}} · {{.At.Format "15:04:05 MST"}}</p>
 <td>{{if .Displayed.IsZero}}clock{{else}}{{short .Displayed}}{{end}}</td><td>{{if .Expected.IsZero}}clock{{else}}{{short .Expected}}{{end}}</td>
 <td>{{if .CacheAgrees}}{{if deref .CacheAgrees}}agrees{{else}}<b>differs</b>{{end}}{{else}}–{{end}}</td>
 <td>{{.Outbox}}</td><td>{{printf "%.1f" .CPUTempC}}</td><td>{{.Version}}</td><td>{{range .Faults}}{{.}}<br>{{end}}</td></tr>
-{{end}}</table></body></html>
+{{end}}</table>
+<h2>Operator alerts</h2>
+{{if .Alerts}}<table><tr><th>at</th><th>node</th><th>alert</th><th>detail</th></tr>
+{{range .Alerts}}<tr><td>{{.At.Format "15:04:05"}}</td><td>{{.Node}}</td><td class="{{.Kind}}">{{.Kind}}</td><td>{{.Detail}}</td></tr>
+{{end}}</table>{{else}}<p>None since the gateway started.</p>{{end}}
+</body></html>
 `))
 
 // zoneCollector exports ZoneHealth to Prometheus at each scrape.
@@ -88,11 +93,13 @@ var (
 	descOutbox   = prometheus.NewDesc("cityarray_node_outbox", "Records waiting in the node's outbox, as it last reported.", []string{"zone", "node"}, nil)
 	descTemp     = prometheus.NewDesc("cityarray_node_cpu_temperature_celsius", "The node's CPU temperature, as it last reported.", []string{"zone", "node"}, nil)
 	descShowsOK  = prometheus.NewDesc("cityarray_node_shows_expected", "1 if the pole shows what its zone should, else 0.", []string{"zone", "node"}, nil)
+	descAlerts   = prometheus.NewDesc("cityarray_zone_operator_alerts_total", "Operator alerts raised since the gateway started, by kind.", []string{"zone", "kind"}, nil)
+	descHookFail = prometheus.NewDesc("cityarray_zone_alert_webhook_failures_total", "Operator alerts the webhook did not take.", []string{"zone"}, nil)
 	descThrottle = prometheus.NewDesc("cityarray_node_throttled", "The node's firmware throttling flags (get_throttled), as it last reported.", []string{"zone", "node"}, nil)
 )
 
 func (zoneCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descNodes, descWrong, descServer, descHeard, descOutbox, descTemp, descShowsOK, descThrottle} {
+	for _, d := range []*prometheus.Desc{descNodes, descWrong, descServer, descHeard, descOutbox, descTemp, descShowsOK, descThrottle, descAlerts, descHookFail} {
 		ch <- d
 	}
 }
@@ -109,6 +116,12 @@ func (c zoneCollector) Collect(ch chan<- prometheus.Metric) {
 		up = 1
 	}
 	ch <- prometheus.MustNewConstMetric(descServer, prometheus.GaugeValue, up, zh.Zone, zh.Gateway)
+	c.g.alerts.mu.Lock()
+	for _, kind := range []string{AlertSilent, AlertLate, AlertHealthy, AlertWrongDisplay, AlertDisplayOK} {
+		ch <- prometheus.MustNewConstMetric(descAlerts, prometheus.CounterValue, float64(c.g.alerts.counts[kind]), zh.Zone, kind)
+	}
+	ch <- prometheus.MustNewConstMetric(descHookFail, prometheus.CounterValue, float64(c.g.alerts.webhookFails), zh.Zone)
+	c.g.alerts.mu.Unlock()
 	for _, n := range zh.Nodes {
 		ch <- prometheus.MustNewConstMetric(descHeard, prometheus.GaugeValue, now.Sub(n.LastHeard).Seconds(), zh.Zone, n.ID, n.Role)
 		ch <- prometheus.MustNewConstMetric(descOutbox, prometheus.GaugeValue, float64(n.Outbox), zh.Zone, n.ID)

@@ -2,8 +2,11 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"crypto/x509"
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,6 +59,8 @@ type ZoneHealth struct {
 	Counts  map[string]int `json:"counts"` // by state
 	Wrong   int            `json:"wrong_display"`
 	Nodes   []NodeHealth   `json:"nodes"`
+	// Alerts are the latest operator alerts (at most 50), oldest first.
+	Alerts []OperatorAlert `json:"alerts"`
 }
 
 // heard is the latest health report of a node and when it arrived.
@@ -149,8 +154,24 @@ func (g *Gateway) loadZoneHealth() error {
 	})
 }
 
-// Health judges the zone's nodes at now.
+// Health judges the zone's nodes at now, and raises an operator alert for
+// each node whose state or display changed since it was last judged.
 func (g *Gateway) Health(now time.Time) ZoneHealth {
+	zh, alerts := g.judge(now)
+	if len(alerts) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), webhookTimeout)
+		defer cancel()
+		for _, a := range alerts {
+			g.raise(ctx, a)
+		}
+	}
+	zh.Alerts = g.Alerts()
+	return zh
+}
+
+// judge is Health without raising: the zone now, and what changed.
+func (g *Gateway) judge(now time.Time) (ZoneHealth, []OperatorAlert) {
+	var alerts []OperatorAlert
 	zh := ZoneHealth{Zone: g.ident.Zone, Gateway: g.ident.ID, At: now.UTC(), Server: g.ServerConnected(),
 		Counts: map[string]int{StateHealthy: 0, StateLate: 0, StateSilent: 0}}
 	active, err := g.store.Active(now)
@@ -188,13 +209,16 @@ func (g *Gateway) Health(now time.Time) ZoneHealth {
 			}
 		}
 		if nh.State != n.state {
-			g.log.Warn("zone node state changed", "node", nh.ID, "from", n.state, "to", nh.State, "last_heard", n.at)
+			alerts = append(alerts, OperatorAlert{At: now.UTC(), Zone: zh.Zone, Node: nh.ID, Kind: nh.State,
+				Detail: fmt.Sprintf("was %s; last heard %s ago", n.state, now.Sub(n.at).Round(time.Second))})
 			n.state = nh.State
 		}
 		if nh.ShowsExpected != n.showsOK {
+			a := OperatorAlert{At: now.UTC(), Zone: zh.Zone, Node: nh.ID, Kind: AlertDisplayOK, Detail: "shows what the zone should again"}
 			if !nh.ShowsExpected {
-				g.log.Warn("a pole does not show what its zone should", "node", nh.ID, "shows", nh.Displayed.Short(), "expected", nh.Expected.Short())
+				a.Kind, a.Detail = AlertWrongDisplay, fmt.Sprintf("shows %s, the zone should show %s", shortOrClock(nh.Displayed), shortOrClock(nh.Expected))
 			}
+			alerts = append(alerts, a)
 			n.showsOK = nh.ShowsExpected
 		}
 		zh.Counts[nh.State]++
@@ -203,6 +227,7 @@ func (g *Gateway) Health(now time.Time) ZoneHealth {
 		}
 		zh.Nodes = append(zh.Nodes, nh)
 	}
+	slices.SortFunc(alerts, func(a, b OperatorAlert) int { return strings.Compare(a.Node, b.Node) })
 	slices.SortFunc(zh.Nodes, func(a, b NodeHealth) int {
 		switch {
 		case a.ID < b.ID:
@@ -212,7 +237,15 @@ func (g *Gateway) Health(now time.Time) ZoneHealth {
 		}
 		return 0
 	})
-	return zh
+	return zh, alerts
+}
+
+// shortOrClock names a displayed record briefly ("clock" for none).
+func shortOrClock(id record.ID) string {
+	if id.IsZero() {
+		return "the clock"
+	}
+	return id.Short()
 }
 
 func parseCert(der []byte) (*x509.Certificate, error) { return x509.ParseCertificate(der) }

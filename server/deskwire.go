@@ -5,6 +5,9 @@ import (
 	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -104,6 +107,36 @@ func (s *Server) newDeskAndFleet(pki *pkiFiles, keys serverKeys, logger *slog.Lo
 	return nil
 }
 
+// auditAdvisory writes a gateway's advisory (an alert, update, activation
+// or cancel at the Advisory tier) to the audit log when it reaches the
+// server: who signed it, for which zone, when it was issued and how long
+// it took to arrive (a gateway issues advisories while the server is
+// unreachable; they arrive when its link returns).
+func (s *Server) auditAdvisory(r *record.Record, gw trust.Identity, received time.Time) {
+	d := map[string]string{
+		"kind": r.Kind.String(), "scope": string(r.Scope), "zone": gw.Zone,
+		"issued": r.Issued.UTC().Format(time.RFC3339), "expires": r.Expires.UTC().Format(time.RFC3339),
+		"arrived_after": received.Sub(r.Issued).Round(time.Second).String(),
+	}
+	if a, ok := r.Body.(*record.Alert); ok {
+		for _, lang := range slices.Sorted(maps.Keys(a.Texts)) {
+			d["text"] = lang + ": " + a.Texts[lang].Short
+			break
+		}
+	}
+	if len(r.Supersedes) > 0 {
+		ids := make([]string, len(r.Supersedes))
+		for i, id := range r.Supersedes {
+			ids[i] = id.String()
+		}
+		d["supersedes"] = strings.Join(ids, ",")
+	}
+	if err := s.AuditEntry(audit.Entry{Actor: gw.ID, Role: string(gw.Role), Action: "advisory." + r.Kind.String(),
+		Target: r.ID().String(), Outcome: "ok", Detail: d}); err != nil {
+		s.log.Error("auditing a gateway's advisory", "record", r.ID().Short(), "err", err)
+	}
+}
+
 // auditorFunc adapts AuditEntry to the desk's and the fleet's Auditor.
 type auditorFunc func(e audit.Entry) (int64, error)
 
@@ -125,6 +158,12 @@ func (s *Server) observeMesh(ev mesh.Event) {
 		return
 	}
 	s.fleet.Observe(ev.Record, s.clock.Now())
+	if len(ev.Signers) == 1 && ev.Signers[0].Role == trust.RoleGateway && ev.Record.Tier == record.TierAdvisory {
+		// A gateway's advisory (issued while this server was down, or
+		// not): into the audit log, off the node's goroutine.
+		r, gw, now := ev.Record, ev.Signers[0], s.clock.Now()
+		go s.auditAdvisory(r, gw, now)
+	}
 	if len(ev.Signers) != 1 || ev.Signers[0].Role != trust.RoleDevice {
 		return
 	}

@@ -242,7 +242,11 @@
 // failures. A refusal is 429 with Retry-After.
 //
 // Audit: auth writes its own events (logins, setups, role changes, token
-// use…); on top of that, every request that is refused (401, 403, 423,
+// use…); a gateway's Advisory records (alerts, updates, activations,
+// cancels) are entered as they arrive, advisory.<kind> by the gateway, with
+// the zone, the text, the issue time and how long they took to arrive (a
+// gateway issues them while the server is unreachable; they come when its
+// link returns); on top of that, every request that is refused (401, 403, 423,
 // 429), rejected as invalid on a known route, fails with a 5xx, or changes
 // state gets an entry: actor, role, action request.refused /
 // request.invalid / request.error / request.done, the path, and method,

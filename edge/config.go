@@ -81,6 +81,10 @@ type UplinkConfig struct {
 	// interface: used for acks and health only while no gateway and no
 	// neighbour carries them.
 	Cellular []string `yaml:"cellular"`
+	// CellularInterface, if set, is the interface the cellular link
+	// leaves by ("wwan0"), whatever the routing table says (Linux; the
+	// pole needs CAP_NET_RAW).
+	CellularInterface string `yaml:"cellular_interface"`
 }
 
 // LanguagesConfig chooses the languages alerts are shown and spoken in.
@@ -227,6 +231,13 @@ func (c *Config) Validate() error {
 			if err := yamlconf.BrokerURL(u); err != nil {
 				bad(fmt.Sprintf("%s[%d]", name, i), "%v", err)
 			}
+		}
+	}
+	if c.Uplink.CellularInterface != "" {
+		if err := yamlconf.InterfaceName(c.Uplink.CellularInterface); err != nil {
+			bad("uplink.cellular_interface", "%v", err)
+		} else if len(c.Uplink.Cellular) == 0 {
+			bad("uplink.cellular_interface", "set, but uplink.cellular names no broker")
 		}
 	}
 	es = append(es, c.Gossip.Problems("gossip", c.sources)...)

@@ -185,7 +185,7 @@ func (p *Pole) openLinks(node *trust.Node) error {
 		p.closers = append(p.closers, l.Close)
 	}
 	if len(p.cfg.Uplink.Cellular) > 0 {
-		l, err := mqttlink.New(mqttlink.Config{Node: p.node, Name: "cellular", Brokers: p.cfg.Uplink.Cellular,
+		l, err := mqttlink.New(mqttlink.Config{Node: p.node, Name: "cellular", Brokers: p.cfg.Uplink.Cellular, Interface: p.cfg.Uplink.CellularInterface,
 			Certificate: node.TLS, Verifier: p.verifier, BrokerRoles: []trust.Role{trust.RoleServer},
 			Uplink: p.cellularUplink, Drain: func() bool { return p.ladder() == "cellular" },
 			Clock: p.clock, Logger: p.opts.Logger})

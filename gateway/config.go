@@ -77,6 +77,10 @@ type ServerConfig struct {
 	// Cellular are the same over the cellular interface: used only while
 	// the primary uplink is down.
 	Cellular []string `yaml:"cellular"`
+	// CellularInterface, if set, is the interface the cellular bridge
+	// leaves by ("wwan0"), whatever the routing table says (Linux; the
+	// gateway needs CAP_NET_RAW).
+	CellularInterface string `yaml:"cellular_interface"`
 }
 
 // PolesConfig is what the gateway expects of its zone's poles.
@@ -172,6 +176,13 @@ func (c *Config) Validate() error {
 			if err := yamlconf.BrokerURL(u); err != nil {
 				bad(fmt.Sprintf("%s[%d]", name, i), "%v", err)
 			}
+		}
+	}
+	if c.Server.CellularInterface != "" {
+		if err := yamlconf.InterfaceName(c.Server.CellularInterface); err != nil {
+			bad("server.cellular_interface", "%v", err)
+		} else if len(c.Server.Cellular) == 0 {
+			bad("server.cellular_interface", "set, but server.cellular names no broker")
 		}
 	}
 	es = append(es, c.Gossip.Problems("gossip", c.sources)...)

@@ -141,7 +141,7 @@ func (g *Gateway) open() error {
 	}
 	g.closers = append(g.closers, g.bridge.Close)
 	if len(g.cfg.Server.Cellular) > 0 {
-		if g.cellular, err = mqttlink.New(mqttlink.Config{Node: g.node, Name: "cellular", Brokers: g.cfg.Server.Cellular,
+		if g.cellular, err = mqttlink.New(mqttlink.Config{Node: g.node, Name: "cellular", Brokers: g.cfg.Server.Cellular, Interface: g.cfg.Server.CellularInterface,
 			Certificate: n.TLS, Verifier: g.verifier, BrokerRoles: []trust.Role{trust.RoleServer},
 			Drain: func() bool { return !g.bridge.Connected() }, Clock: g.clock, Logger: g.opts.Logger}); err != nil {
 			return fmt.Errorf("gateway: cellular bridge: %w", err)

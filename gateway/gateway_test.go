@@ -393,7 +393,8 @@ func TestZoneHealth(t *testing.T) {
 }
 
 // TestAlertsWebhookConfig: a webhook that is not an http(s) URL is refused
-// by name.
+// by name, and so is a cellular interface that is not an interface name or
+// has no cellular broker to go to.
 func TestAlertsWebhookConfig(t *testing.T) {
 	c := DefaultConfig()
 	c.PKI.Dir, c.PKI.GatewayID = "/etc/cityarray/pki", "gw-1"
@@ -405,6 +406,18 @@ func TestAlertsWebhookConfig(t *testing.T) {
 	c.Alerts.Webhook = "https://pager.example/hook"
 	if err := c.Validate(); err != nil && strings.Contains(err.Error(), "alerts.webhook") {
 		t.Errorf("validate: %v", err)
+	}
+	// The cellular interface: a name, and only with a cellular broker.
+	for _, tc := range []struct {
+		iface    string
+		brokers  []string
+		wantFail bool
+	}{{"wwan/0", []string{"tls://ops.example:8883"}, true}, {"wwan0", nil, true}, {"wwan0", []string{"tls://ops.example:8883"}, false}} {
+		c.Server.CellularInterface, c.Server.Cellular = tc.iface, tc.brokers
+		err := c.Validate()
+		if failed := err != nil && strings.Contains(err.Error(), "server.cellular_interface"); failed != tc.wantFail {
+			t.Errorf("cellular_interface %q with brokers %v: %v", tc.iface, tc.brokers, err)
+		}
 	}
 }
 

@@ -118,7 +118,11 @@ func (l *Link) connect(broker *url.URL) (*session, error) {
 	})
 	defer stopAbort()
 	dial := func(u *url.URL, _ paho.ClientOptions) (net.Conn, error) {
-		d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: l.cfg.ConnectTimeout}, Config: tlsConf}
+		nd := &net.Dialer{Timeout: l.cfg.ConnectTimeout}
+		if l.cfg.Interface != "" {
+			nd.Control = bindToDevice(l.cfg.Interface)
+		}
+		d := &tls.Dialer{NetDialer: nd, Config: tlsConf}
 		c, err := d.DialContext(dctx, "tcp", u.Host)
 		if err != nil {
 			return nil, err

@@ -50,6 +50,12 @@ type Config struct {
 	// to the first that works and, when it loses a broker, tries the next
 	// (see the package doc).
 	Brokers []string
+	// Interface, if set, is the network interface the link's connections
+	// leave by (SO_BINDTODEVICE: Linux, CAP_NET_RAW or root), whatever the
+	// routing table says: a gateway's or pole's cellular backup goes out
+	// of its modem ("wwan0") even while the default route is the LAN.
+	// Elsewhere a link with an interface fails to connect, saying why.
+	Interface string
 	// Certificate is this node's chain (leaf, city CA) and key. The
 	// leaf's identity must name the node: it is the MQTT client id and
 	// decides what the link subscribes to and may publish.

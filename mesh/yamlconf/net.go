@@ -74,3 +74,13 @@ func BrokerURL(u string) error {
 	}
 	return nil
 }
+
+// InterfaceName checks a network interface name as Linux allows it (1 to
+// 15 bytes, no '/', ':' or white space): the interface need not exist
+// yet (a modem comes up later).
+func InterfaceName(name string) error {
+	if name == "" || len(name) > 15 || strings.ContainsAny(name, "/: \t\n") {
+		return fmt.Errorf("%q: not an interface name (1 to 15 characters, no '/', ':' or spaces; e.g. wwan0)", name)
+	}
+	return nil
+}

@@ -144,3 +144,22 @@ func TestBenchE2E(t *testing.T) {
 		t.Errorf("poles %v, baseline p99 %v", got["poles"], got["baseline_fanout_p99_ms"])
 	}
 }
+
+// TestBenchServer runs a small `cityarray bench server --json`: every
+// warning reached the subscriber and every ack was counted.
+func TestBenchServer(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "bench", "server", "--samples", "3", "--acks", "400", "--devices", "20", "--verify-for", "100ms", "--json")
+	cmd.Env = append(os.Environ(), beMain+"=1")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("bench server: %v\n%s", err, stderr.String())
+	}
+	var got map[string]float64
+	if err := json.Unmarshal(stdout.Bytes(), &got); err != nil {
+		t.Fatalf("%v: %s", err, stdout.String())
+	}
+	if got["samples"] != 3 || got["acks"] != 400 || got["publish_p99_ms"] <= 0 || got["acks_per_s"] <= 0 || got["raw_verify_per_s"] <= 0 || got["rejected"] != 0 {
+		t.Errorf("bench server reported %v", got)
+	}
+}

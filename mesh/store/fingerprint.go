@@ -49,9 +49,14 @@ func boundOf(k []byte) Bound { return Bound{Expires: getMs(k), ID: idAt(k, 8)} }
 // and count is a uvarint: the range fingerprint of Negentropy (NIP-77). It
 // reads the range once.
 func (s *Store) Fingerprint(lo, hi Bound) (fp [16]byte, count int, err error) {
+	return s.fingerprint(lo, hi, func(t *txn, lo, hi Bound, fn func(Bound) bool) error { return scanRange(t.exp, lo, hi, fn) })
+}
+
+// fingerprint is the fingerprint and count of what scan yields in [lo, hi).
+func (s *Store) fingerprint(lo, hi Bound, scan func(t *txn, lo, hi Bound, fn func(Bound) bool) error) (fp [16]byte, count int, err error) {
 	err = s.view(func(t *txn) error {
 		var acc accumulator
-		if err := scanRange(t.exp, lo, hi, func(b Bound) bool { acc.add(b.ID); return true }); err != nil {
+		if err := scan(t, lo, hi, func(b Bound) bool { acc.add(b.ID); return true }); err != nil {
 			return err
 		}
 		fp, count = acc.fingerprint(), acc.n
@@ -68,18 +73,7 @@ func (s *Store) Fingerprint(lo, hi Bound) (fp [16]byte, count int, err error) {
 // the server and are not copied onto every node. Gossip anti-entropy
 // compares these.
 func (s *Store) SharedFingerprint(lo, hi Bound) (fp [16]byte, count int, err error) {
-	err = s.view(func(t *txn) error {
-		var acc accumulator
-		if err := scanShared(t, lo, hi, func(b Bound) bool { acc.add(b.ID); return true }); err != nil {
-			return err
-		}
-		fp, count = acc.fingerprint(), acc.n
-		return nil
-	})
-	if err != nil {
-		return fp, 0, fmt.Errorf("store: fingerprint: %w", err)
-	}
-	return fp, count, nil
+	return s.fingerprint(lo, hi, scanShared)
 }
 
 // Keys returns the (expiry, id) keys of the stored records in [lo, hi), in

@@ -182,7 +182,11 @@ func RunE2EBench(ctx context.Context, cfg E2EBenchConfig) (E2EBenchResult, error
 	res.Start = time.Since(start)
 	cfg.Progress("city up and settled in %v", res.Start.Round(time.Millisecond))
 
-	desk, err := newE2EDesk(ctx, c)
+	admin, err := c.Server.Login(ctx, c.Admin)
+	if err != nil {
+		return res, err
+	}
+	desk, err := newBenchDesk(ctx, c.Server, admin)
 	if err != nil {
 		return res, err
 	}
@@ -349,19 +353,16 @@ func (c *UpCity) settle(ctx context.Context, timeout time.Duration, progress fun
 // large city counts as settled.
 const settleMembers = 32
 
-// e2eDesk drafts, approves and publishes warnings through the server's
+// benchDesk drafts, approves and publishes warnings through the server's
 // API, as its people do: an integration feed drafts and submits, a
 // supervisor approves and publishes.
-type e2eDesk struct {
+type benchDesk struct {
 	feed, sup *Session
 }
 
-func newE2EDesk(ctx context.Context, c *UpCity) (*e2eDesk, error) {
-	l := c.Server
-	admin, err := l.Login(ctx, c.Admin)
-	if err != nil {
-		return nil, err
-	}
+// newBenchDesk has admin create the bench's supervisor (logged in) and
+// integration feed (an API token).
+func newBenchDesk(ctx context.Context, l *LocalServer, admin *Session) (*benchDesk, error) {
 	sup, err := l.AddPerson(ctx, admin, "bench-sup", auth.RoleSupervisor)
 	if err != nil {
 		return nil, err
@@ -377,12 +378,12 @@ func newE2EDesk(ctx context.Context, c *UpCity) (*e2eDesk, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &e2eDesk{feed: l.TokenSession("bench-feed", secret), sup: supS}, nil
+	return &benchDesk{feed: l.TokenSession("bench-feed", secret), sup: supS}, nil
 }
 
 // warn drafts, submits and approves warning n for the whole city, then
 // publishes it; t0 is when the publication call was made.
-func (d *e2eDesk) warn(ctx context.Context, n int) (a desk.Alert, t0 time.Time, err error) {
+func (d *benchDesk) warn(ctx context.Context, n int) (a desk.Alert, t0 time.Time, err error) {
 	req := desk.DraftRequest{Tier: "warning", Scope: "city", Lifetime: "1h",
 		Alert: &record.Alert{Texts: map[string]record.AlertText{"en": {Short: fmt.Sprintf("Storm warning %d: stay indoors", n+1)}},
 			Severity: "Severe", Urgency: "Immediate", Certainty: "Observed", Category: "Met"}}
@@ -402,7 +403,7 @@ func (d *e2eDesk) warn(ctx context.Context, n int) (a desk.Alert, t0 time.Time, 
 	return a, t0, nil
 }
 
-func (d *e2eDesk) cancel(ctx context.Context, id string) error {
+func (d *benchDesk) cancel(ctx context.Context, id string) error {
 	if err := d.sup.Do(ctx, "POST", "/api/v1/alerts/"+id+"/cancel", map[string]string{"reason": "bench over"}, nil); err != nil {
 		return fmt.Errorf("cancel %s: %w", id, err)
 	}

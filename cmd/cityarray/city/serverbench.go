@@ -21,7 +21,6 @@ import (
 	"github.com/cityarray/cityarray/mesh/mqttlink"
 	"github.com/cityarray/cityarray/mesh/record"
 	"github.com/cityarray/cityarray/mesh/trust"
-	"github.com/cityarray/cityarray/server/auth"
 	"github.com/cityarray/cityarray/server/desk"
 )
 
@@ -126,22 +125,11 @@ func RunServerBench(ctx context.Context, cfg ServerBenchConfig) (ServerBenchResu
 	if err != nil {
 		return res, err
 	}
-	sup, err := l.AddPerson(ctx, admin, "bench-sup", auth.RoleSupervisor)
+	d, err := newBenchDesk(ctx, l, admin)
 	if err != nil {
 		return res, err
 	}
-	supS, err := l.Login(ctx, sup)
-	if err != nil {
-		return res, err
-	}
-	if _, err := l.AddPerson(ctx, admin, "bench-feed", auth.RoleIntegration); err != nil {
-		return res, err
-	}
-	secret, err := l.Token(ctx, admin, "bench-feed", auth.PermAlertRead, auth.PermAlertDraft, auth.PermAlertSubmit)
-	if err != nil {
-		return res, err
-	}
-	feed := l.TokenSession("bench-feed", secret)
+	feed, supS := d.feed, d.sup
 	v, err := trust.NewVerifier(trust.Config{Roots: []*x509.Certificate{l.PKI.Root}, TrustedClock: false})
 	if err != nil {
 		return res, err

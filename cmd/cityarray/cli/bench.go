@@ -29,6 +29,26 @@ func newBenchCmd(e *env) *cobra.Command {
 	return cmd
 }
 
+// startCPUProfile profiles the CPU into path until stop is called; ""
+// profiles nothing.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
+
 // writeHeapProfile writes the live heap, after a collection, to path.
 func writeHeapProfile(path string) error {
 	f, err := os.Create(path)
@@ -71,17 +91,11 @@ func newBenchMeshCmd(e *env) *cobra.Command {
 				debug.SetGCPercent(400)
 				log.Info("large mesh: GOGC=400 (set GOGC to override)")
 			}
-			if cpuProfile != "" {
-				f, err := os.Create(cpuProfile)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return err
-				}
-				defer pprof.StopCPUProfile()
+			stop, err := startCPUProfile(cpuProfile)
+			if err != nil {
+				return err
 			}
+			defer stop()
 			if memProfile != "" {
 				cfg.AfterConverge = func() {
 					if err := writeHeapProfile(memProfile); err != nil {

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -41,17 +39,11 @@ func newBenchE2ECmd(e *env) *cobra.Command {
 			cfg.Logger = newLogger(e.stderr, e.logFormat, "error").With("component", "city")
 			// Not the server's runtime tuning (GOGC 400): here one heap
 			// holds the whole city, and a fivefold margin on it is gigabytes.
-			if cpuProfile != "" {
-				f, err := os.Create(cpuProfile)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return err
-				}
-				defer pprof.StopCPUProfile()
+			stop, err := startCPUProfile(cpuProfile)
+			if err != nil {
+				return err
 			}
+			defer stop()
 			res, err := city.RunE2EBench(cmd.Context(), cfg)
 			if err != nil {
 				return fmt.Errorf("bench e2e: %w", err)

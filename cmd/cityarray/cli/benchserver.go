@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"github.com/cityarray/cityarray/mesh/mqttlink"
 	"github.com/cityarray/cityarray/server"
-	"os"
-	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -41,17 +39,11 @@ func newBenchServerCmd(e *env) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := loggerFrom(cmd)
 			cfg.Progress = func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...)) }
-			if cpuProfile != "" {
-				f, err := os.Create(cpuProfile)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return err
-				}
-				defer pprof.StopCPUProfile()
+			stop, err := startCPUProfile(cpuProfile)
+			if err != nil {
+				return err
 			}
+			defer stop()
 			// The server runs in this process: tune its runtime as
 			// `cityarray server` does with its defaults.
 			server.ApplyRuntime(server.DefaultConfig().Runtime)

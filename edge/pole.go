@@ -197,19 +197,10 @@ func (p *Pole) openLinks(node *trust.Node) error {
 		p.closers = append(p.closers, l.Close)
 	}
 	if p.cfg.Gossip.Enabled {
-		keys, err := gossip.ReadKeyring(p.cfg.Gossip.KeyringFile)
+		l, err := p.cfg.Gossip.NewLink(gossip.Config{Node: p.node, Verifier: p.verifier, Carry: p.meshCarry, Metas: p.opts.Metas, Logger: p.opts.Logger},
+			node.Leaf, node.Key, node.City, p.opts.Memberlist, filepath.Join(p.cfg.DataDir, GossipPeers))
 		if err != nil {
 			return fmt.Errorf("edge: %w", err)
-		}
-		label := p.cfg.Gossip.Label
-		if label == "" {
-			label = node.City
-		}
-		l, err := gossip.New(gossip.Config{Node: p.node, Verifier: p.verifier, Cert: node.Leaf, Key: node.Key, Carry: p.meshCarry, Metas: p.opts.Metas,
-			Memberlist: p.cfg.Gossip.Memberlist(p.opts.Memberlist), Keys: keys, Label: label,
-			SnapshotPath: filepath.Join(p.cfg.DataDir, GossipPeers), Logger: p.opts.Logger})
-		if err != nil {
-			return fmt.Errorf("edge: gossip on %s: %w", p.cfg.Gossip.Bind, err)
 		}
 		p.gossip = l
 		p.node.AddLink(l)

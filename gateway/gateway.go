@@ -149,18 +149,9 @@ func (g *Gateway) open() error {
 		g.closers = append(g.closers, g.cellular.Close)
 	}
 	if g.cfg.Gossip.Enabled {
-		keys, err := gossip.ReadKeyring(g.cfg.Gossip.KeyringFile)
-		if err != nil {
+		if g.gossip, err = g.cfg.Gossip.NewLink(gossip.Config{Node: g.node, Verifier: g.verifier, Carry: gossip.DownOnly, Metas: g.opts.Metas, Logger: g.opts.Logger},
+			n.Leaf, n.Key, n.City, g.opts.Memberlist, filepath.Join(g.cfg.DataDir, GossipPeers)); err != nil {
 			return fmt.Errorf("gateway: %w", err)
-		}
-		label := g.cfg.Gossip.Label
-		if label == "" {
-			label = n.City
-		}
-		if g.gossip, err = gossip.New(gossip.Config{Node: g.node, Verifier: g.verifier, Cert: n.Leaf, Key: n.Key, Carry: gossip.DownOnly, Metas: g.opts.Metas,
-			Memberlist: g.cfg.Gossip.Memberlist(g.opts.Memberlist), Keys: keys, Label: label,
-			SnapshotPath: filepath.Join(g.cfg.DataDir, GossipPeers), Logger: g.opts.Logger}); err != nil {
-			return fmt.Errorf("gateway: gossip on %s: %w", g.cfg.Gossip.Bind, err)
 		}
 		g.node.AddLink(g.gossip)
 		g.closers = append(g.closers, g.gossip.Close)

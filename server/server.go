@@ -373,24 +373,11 @@ func newAuth(cfg Config, db *bbolt.DB, keys serverKeys, clock Clock, rnd io.Read
 
 func (s *Server) newGossip(pki *pkiFiles, logger *slog.Logger) (*gossip.Link, error) {
 	g := s.cfg.Gossip
-	keys, err := gossip.ReadKeyring(g.KeyringFile)
+	// Carry: acks reach the server; it does not spread them.
+	l, err := g.NewLink(gossip.Config{Node: s.node, Verifier: s.verifier, Carry: gossip.DownOnly, Logger: logger},
+		pki.leaf, pki.key, s.city, s.cfg.Hooks.Memberlist, filepath.Join(s.cfg.DataDir, GossipPeers))
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
-	}
-	mc := g.Memberlist(s.cfg.Hooks.Memberlist)
-	label := g.Label
-	if label == "" {
-		label = s.city
-	}
-	l, err := gossip.New(gossip.Config{
-		Carry: gossip.DownOnly, // acks reach the server; it does not spread them
-		Node:  s.node, Verifier: s.verifier, Cert: pki.leaf, Key: pki.key,
-		Memberlist: mc, Keys: keys, Label: label,
-		SnapshotPath: filepath.Join(s.cfg.DataDir, GossipPeers),
-		Logger:       logger,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("server: gossip on %s: %w", g.Bind, err)
 	}
 	return l, nil
 }

@@ -1,7 +1,9 @@
 package gossip
 
 import (
+	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"fmt"
 	"net"
@@ -96,6 +98,29 @@ func (c *FileConfig) Memberlist(base *memberlist.Config) *memberlist.Config {
 		mc.AdvertisePort, _ = strconv.Atoi(p)
 	}
 	return mc
+}
+
+// NewLink makes the gossip link c describes. cfg carries what the role
+// adds (Node, Verifier, Carry, Metas, Logger); NewLink fills in the rest
+// from c and the node's certificate and key: the keyring read from
+// KeyringFile, the label (default city, the root's city name), the
+// memberlist addresses over base (nil: LAN defaults), and the peer
+// snapshot path.
+func (c *FileConfig) NewLink(cfg Config, cert *x509.Certificate, key ed25519.PrivateKey, city string, base *memberlist.Config, snapshotPath string) (*Link, error) {
+	keys, err := ReadKeyring(c.KeyringFile)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Label = c.Label
+	if cfg.Label == "" {
+		cfg.Label = city
+	}
+	cfg.Cert, cfg.Key, cfg.Keys, cfg.Memberlist, cfg.SnapshotPath = cert, key, keys, c.Memberlist(base), snapshotPath
+	l, err := New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("gossip on %s: %w", c.Bind, err)
+	}
+	return l, nil
 }
 
 // NewKeyringFile writes a keyring of one new random 32-byte key to path

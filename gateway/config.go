@@ -40,6 +40,9 @@ type Config struct {
 	// Alerts is where operator alerts go besides the log, the page, the
 	// metrics and the server.
 	Alerts AlertsConfig `yaml:"alerts"`
+	// Operators is the local operators' API: Advisory alerts for the zone
+	// from people with a gateway account (password and TOTP).
+	Operators OperatorsConfig `yaml:"operators"`
 
 	sources yamlconf.Sources
 }
@@ -95,6 +98,16 @@ type HTTPConfig struct {
 	// Listen is the address of the zone health page, /api/zone/health and
 	// /metrics (default "127.0.0.1:8081"; "" turns it off). It serves no
 	// secret but names every pole: keep it on the maintenance network.
+	Listen string `yaml:"listen"`
+}
+
+// OperatorsConfig is the local operators' API.
+type OperatorsConfig struct {
+	// Listen is the HTTPS address (the gateway's own certificate, which
+	// clients check against the city root) of the API through which local
+	// operators issue and cancel Advisory alerts (`cityarray alert send
+	// --gateway`); "" (the default) turns it off. Accounts are made with
+	// `cityarray gateway operator init|add`.
 	Listen string `yaml:"listen"`
 }
 
@@ -195,6 +208,11 @@ func (c *Config) Validate() error {
 	if c.HTTP.Listen != "" {
 		if _, err := yamlconf.HostPort(c.HTTP.Listen); err != nil {
 			bad("http.listen", "%v", err)
+		}
+	}
+	if c.Operators.Listen != "" {
+		if _, err := yamlconf.HostPort(c.Operators.Listen); err != nil {
+			bad("operators.listen", "%v", err)
 		}
 	}
 	if w := c.Alerts.Webhook; w != "" {

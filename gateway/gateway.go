@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -67,13 +68,17 @@ type Gateway struct {
 	gossip   *gossip.Link
 	signer   record.Signer // advisories, its own health
 
-	start   time.Time
-	httpLn  net.Listener // the zone health endpoint; nil when off
-	closers []func() error
-	mu      sync.Mutex
-	seq     uint64 // the last sequence number the gateway signed
-	zone    zoneHealth
-	alerts  operatorAlerts
+	start  time.Time
+	httpLn net.Listener // the zone health endpoint; nil when off
+	// operators are the local accounts and opsLn the operator API's TLS
+	// listener; nil when operators.listen is off.
+	operators *Operators
+	opsLn     net.Listener
+	closers   []func() error
+	mu        sync.Mutex
+	seq       uint64 // the last sequence number the gateway signed
+	zone      zoneHealth
+	alerts    operatorAlerts
 	// webhooks are the operator-alert POSTs in flight; Close waits for
 	// them (each ends within webhookTimeout).
 	webhooks sync.WaitGroup
@@ -127,6 +132,22 @@ func (g *Gateway) open() error {
 			return nil
 		})
 	}
+	if g.cfg.Operators.Listen != "" {
+		if g.operators, err = OpenOperators(g.cfg.DataDir, g.ident.Zone, g.clock, g.log); err != nil {
+			return fmt.Errorf("gateway: %w", err)
+		}
+		g.closers = append(g.closers, g.operators.Close)
+		conf := &tls.Config{Certificates: []tls.Certificate{st.Files.TLS}, MinVersion: tls.VersionTLS13}
+		if g.opsLn, err = tls.Listen("tcp", g.cfg.Operators.Listen, conf); err != nil {
+			return fmt.Errorf("gateway: operators.listen on %s: %w", g.cfg.Operators.Listen, err)
+		}
+		g.closers = append(g.closers, func() error {
+			if err := g.opsLn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			return nil
+		})
+	}
 	if err := g.loadZoneHealth(); err != nil {
 		return fmt.Errorf("gateway: zone health: %w", err)
 	}
@@ -170,6 +191,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if g.httpLn != nil {
 		grp.Go("http", func(ctx context.Context) error { return mesh.ServeHTTP(ctx, g.httpLn, g.Handler()) })
 	}
+	if g.opsLn != nil {
+		grp.Go("operator api", func(ctx context.Context) error { return mesh.ServeHTTP(ctx, g.opsLn, g.operatorHandler()) })
+	}
 	g.log.Info("gateway running", "id", g.ident.ID, "zone", g.ident.Zone, "mqtt", g.broker.URL(), "health_page", g.HealthURL())
 	health := g.clock.NewTimer(0)
 	defer health.Stop()
@@ -201,6 +225,15 @@ func (g *Gateway) GossipAddr() string {
 		return ""
 	}
 	return g.gossip.Memberlist().LocalNode().Address()
+}
+
+// OperatorURL is the operator API's base URL (https://host:port), or ""
+// when operators.listen is off.
+func (g *Gateway) OperatorURL() string {
+	if g.opsLn == nil {
+		return ""
+	}
+	return "https://" + g.opsLn.Addr().String()
 }
 
 // HealthURL is the zone health page ("" when off).

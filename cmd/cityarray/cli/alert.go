@@ -35,6 +35,7 @@ const (
 
 // alertFlags are the flags every alert subcommand shares.
 type alertFlags struct {
+	gateway   string // send and cancel an Advisory through this gateway instead
 	server    string
 	caFile    string
 	tokenFile string
@@ -93,6 +94,7 @@ type apiClient struct {
 // take --user for the person acted on).
 func (f *alertFlags) register(pf *pflag.FlagSet, userFlag string) {
 	pf.StringVar(&f.server, "server", "", "the server's URL (default $"+envServer+", else https://localhost:8443)")
+	pf.StringVar(&f.gateway, "gateway", "", "send or cancel an Advisory through this zone gateway's operator API (https://HOST:PORT) instead, as one of its local operators; --ca is then the city root")
 	pf.StringVar(&f.caFile, "ca", "", "PEM certificate(s) to trust for the server's HTTPS (its self-signed one: <data_dir>/web-selfsigned.pem)")
 	pf.StringVar(&f.tokenFile, "token-file", "", "a file holding an API token (else $"+envToken+", else log in)")
 	pf.StringVar(&f.user, userFlag, "", "the user to log in as, when no token is given (asked if not set)")
@@ -415,6 +417,9 @@ func newAlertSendCmd(e *env, af *alertFlags) *cobra.Command {
 			"approved alert instead, as `alert publish ID` does.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if af.gateway != "" {
+				return sendAdvisory(cmd, e, af, &f)
+			}
 			c, err := newAPIClient(e, af)
 			if err != nil {
 				return err
@@ -737,6 +742,9 @@ func newAlertCancelCmd(e *env, af *alertFlags) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if strings.TrimSpace(reason) == "" {
 				return exitError{code: 2, msg: "--reason is required: it goes to the history and the audit log"}
+			}
+			if af.gateway != "" {
+				return cancelAdvisory(cmd, e, af, args[0], reason)
 			}
 			c, err := newAPIClient(e, af)
 			if err != nil {

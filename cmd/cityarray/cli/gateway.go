@@ -60,6 +60,7 @@ func newGatewayCmd(e *env) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&config, "config", "", "configuration file (YAML; docs/gateway.yaml)")
+	cmd.AddCommand(newGatewayOperatorCmd(e))
 	cmd.Flags().BoolVar(&check, "check-config", false, "check the configuration and the PKI and exit: 0 if good, 1 with every problem")
 	return cmd
 }

@@ -95,7 +95,6 @@ type Pole struct {
 	uplink   *mqttlink.Link // to the gateways; nil without
 	cellular *mqttlink.Link // to the server; nil without
 	gossip   *gossip.Link   // nil without
-	tones    sync.Map       // record.Tier → *audio.Clip, made once
 
 	panel    display.Panel
 	disp     *display.Display // panel, when opened from the configuration

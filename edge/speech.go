@@ -169,18 +169,9 @@ func (p *Pole) afterPlay(d playDone, acks chan<- []AckRequest) {
 	p.ack(acks, AckRequest{Record: d.rec, State: record.AckPlayed})
 }
 
-// tone returns the tier's attention tone, synthesised once per tier (a
-// few milliseconds of sines each time otherwise). Players only read it.
+// tone returns the tier's attention tone (synthesised once per process).
 func (p *Pole) tone(tier record.Tier) (*audio.Clip, error) {
-	if c, ok := p.tones.Load(tier); ok {
-		return c.(*audio.Clip), nil
-	}
-	c, err := audio.Tone(int(tier), 22050)
-	if err != nil {
-		return nil, err
-	}
-	p.tones.Store(tier, c)
-	return c, nil
+	return audio.Tone(int(tier), 22050)
 }
 
 // scaled returns c at volume percent (c itself at 100 or more).

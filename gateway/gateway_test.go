@@ -29,7 +29,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // cityFiles makes a city PKI on disk: a server, gw-1 in z1, pole-1 in z1.
-func cityFiles(t *testing.T) string {
+func cityFiles(t testing.TB) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "pki")
 	now := time.Now().Add(-time.Hour)

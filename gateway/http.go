@@ -4,7 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"net"
 	"net/http"
+	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,7 +19,8 @@ import (
 //
 //	/                  a page that refreshes itself every 5 s (no assets
 //	                   from elsewhere: it works on a gateway cut off from
-//	                   the internet)
+//	                   the internet), linking to the operators' page
+//	                   when operators.listen is on
 //	/api/zone/health   ZoneHealth as JSON (`cityarray mesh status` reads it)
 //	/metrics           Prometheus: nodes by state, each node's last heard,
 //	                   outbox, temperature and whether it shows what it
@@ -39,11 +43,34 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
-		if err := zonePage.Execute(w, g.Health(g.clock.Now())); err != nil {
+		page := struct {
+			ZoneHealth
+			OperatorURL string
+		}{g.Health(g.clock.Now()), g.operatorPageURL(r)}
+		if err := zonePage.Execute(w, page); err != nil {
 			g.log.Warn("zone page", "err", err)
 		}
 	})
 	return mux
+}
+
+// operatorPageURL is the operators' page as seen from r's client, or ""
+// when operators.listen is off: on the host r came to when the operator
+// listener is on every address.
+func (g *Gateway) operatorPageURL(r *http.Request) string {
+	u := g.OperatorURL()
+	if u == "" {
+		return ""
+	}
+	ap, err := netip.ParseAddrPort(g.opsLn.Addr().String())
+	if err != nil || !ap.Addr().IsUnspecified() {
+		return u + "/"
+	}
+	host, _, err := net.SplitHostPort(r.Host)
+	if err != nil {
+		host = r.Host
+	}
+	return "https://" + net.JoinHostPort(host, strconv.Itoa(int(ap.Port()))) + "/"
 }
 
 var zonePage = template.Must(template.New("zone").Funcs(template.FuncMap{
@@ -68,6 +95,7 @@ table{border-collapse:collapse}td,th{padding:.25em .7em;border-bottom:1px solid 
 <p>Server link: {{if .Server}}<span class="healthy">up</span>{{else}}<span class="silent">down</span>{{end}} ·
 healthy {{index .Counts "healthy"}} · late {{index .Counts "late"}} · silent {{index .Counts "silent"}} ·
 showing the wrong thing {{.Wrong}} · {{.At.Format "15:04:05 MST"}}</p>
+{{with .OperatorURL}}<p>Local operators: <a href="{{.}}">issue or cancel an Advisory</a> (HTTPS on the gateway's certificate; trust the city root)</p>{{end}}
 <table><tr><th>node</th><th>role</th><th>state</th><th>last heard</th><th>rung</th><th>shows</th><th>should show</th><th>cache</th><th>outbox</th><th>°C</th><th>version</th><th>faults</th></tr>
 {{$now := .At}}{{range .Nodes}}<tr{{if not .ShowsExpected}} class="wrong"{{end}}>
 <td>{{.ID}}</td><td>{{.Role}}</td><td class="{{.State}}">{{.State}}</td><td>{{ago .LastHeard $now}} ago</td><td>{{.Rung}}</td>

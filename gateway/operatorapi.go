@@ -52,65 +52,124 @@ const maxOperatorBody = 64 << 10
 //
 //	POST /api/advisories          AdvisoryRequest → 201 Issued
 //	POST /api/advisories/cancel   CancelRequest → 201 Issued
+//	GET  /                        the operators' page: a form for each
+//	POST /advisory                the advisory form → a page
+//	POST /advisory/cancel         the cancel form → a page
 //
-// Errors are {"error": "..."} with 400 (bad request), 401 (wrong
-// credentials), 403 (not an operator of this zone), 423 (locked out) or
-// 429 (rate limited). Every request is logged with its user and outcome,
-// never with its password or code.
+// The JSON endpoints and the forms share one path (operatorAdvisory,
+// operatorCancel): the request is checked, then the credentials, then the
+// record is signed. Errors are {"error": "..."} (or the page, naming
+// the error) with 400 (bad request), 401 (wrong credentials), 403 (not an
+// operator of this zone), 423 (locked out) or 429 (rate limited). Every
+// request is logged with its user and outcome, never with its password
+// or code.
 func (g *Gateway) operatorHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/advisories", func(w http.ResponseWriter, r *http.Request) {
 		var req AdvisoryRequest
-		if !decodeOperator(w, r, &req) {
+		if err := decodeOperator(w, r, &req); err != nil {
+			operatorError(w, err)
 			return
 		}
-		lifetime, err := time.ParseDuration(req.Lifetime)
+		rec, err := g.operatorAdvisory(r, &req)
 		if err != nil {
-			operatorError(w, http.StatusBadRequest, fmt.Errorf("lifetime %q: want a duration such as 2h", req.Lifetime))
+			operatorError(w, err)
 			return
 		}
-		if !g.authorizeOperator(w, r, req.User, req.Password, req.TOTPCode) {
-			return
-		}
-		rec, err := g.Advisory(r.Context(), &record.Alert{Texts: req.Texts, Severity: req.Severity, Urgency: req.Urgency,
-			Certainty: req.Certainty, Category: req.Category}, lifetime)
-		if err != nil {
-			operatorError(w, http.StatusBadRequest, err)
-			return
-		}
-		g.log.Warn("advisory issued by a local operator", "operator", req.User, "record", rec.ID().Short(), "expires", rec.Expires)
 		operatorJSON(w, http.StatusCreated, Issued{ID: rec.ID().String(), Expires: rec.Expires})
 	})
 	mux.HandleFunc("POST /api/advisories/cancel", func(w http.ResponseWriter, r *http.Request) {
 		var req CancelRequest
-		if !decodeOperator(w, r, &req) {
+		if err := decodeOperator(w, r, &req); err != nil {
+			operatorError(w, err)
 			return
 		}
-		ids := make([]record.ID, len(req.IDs))
-		for i, s := range req.IDs {
-			id, err := record.ParseID(s)
-			if err != nil {
-				operatorError(w, http.StatusBadRequest, fmt.Errorf("ids[%d]: %w", i, err))
-				return
-			}
-			ids[i] = id
-		}
-		if !g.authorizeOperator(w, r, req.User, req.Password, req.TOTPCode) {
-			return
-		}
-		rec, err := g.CancelAdvisories(r.Context(), ids, req.Reason)
+		rec, err := g.operatorCancel(r, &req)
 		if err != nil {
-			operatorError(w, http.StatusBadRequest, err)
+			operatorError(w, err)
 			return
 		}
-		g.log.Warn("advisories cancelled by a local operator", "operator", req.User, "record", rec.ID().Short(), "cancelled", len(ids))
 		operatorJSON(w, http.StatusCreated, Issued{ID: rec.ID().String(), Expires: rec.Expires})
 	})
+	g.operatorPages(mux)
 	return mux
 }
 
-// authorizeOperator checks the credentials, answering the refusal itself.
-func (g *Gateway) authorizeOperator(w http.ResponseWriter, r *http.Request, user, password, code string) bool {
+// refusal is a request the operator API turns down: the HTTP status to
+// answer and why.
+type refusal struct {
+	status int
+	err    error
+}
+
+func (e *refusal) Error() string { return e.err.Error() }
+func (e *refusal) Unwrap() error { return e.err }
+
+func refuse(status int, err error) error { return &refusal{status: status, err: err} }
+
+// refusalStatus is the HTTP status that answers err.
+func refusalStatus(err error) int {
+	var e *refusal
+	if errors.As(err, &e) {
+		return e.status
+	}
+	return http.StatusInternalServerError
+}
+
+// operatorAdvisory is POST /api/advisories and POST /advisory (the form):
+// it checks the request, then the credentials, then signs and publishes
+// the advisory. Its errors are refusals.
+func (g *Gateway) operatorAdvisory(r *http.Request, req *AdvisoryRequest) (*record.Record, error) {
+	lifetime, err := time.ParseDuration(req.Lifetime)
+	if err != nil {
+		return nil, refuse(http.StatusBadRequest, fmt.Errorf("lifetime %q: want a duration such as 2h", req.Lifetime))
+	}
+	// Checked before the credentials: a mistake in the text must not
+	// spend a one-time code.
+	unsigned, err := g.advisory(&record.Alert{Texts: req.Texts, Severity: req.Severity, Urgency: req.Urgency,
+		Certainty: req.Certainty, Category: req.Category}, lifetime)
+	if err != nil {
+		return nil, refuse(http.StatusBadRequest, err)
+	}
+	if err := g.authorizeOperator(r, req.User, req.Password, req.TOTPCode); err != nil {
+		return nil, err
+	}
+	rec, err := g.issue(r.Context(), unsigned)
+	if err != nil {
+		return nil, refuse(http.StatusBadRequest, err)
+	}
+	g.log.Warn("advisory issued by a local operator", "operator", req.User, "record", rec.ID().Short(), "expires", rec.Expires, "path", r.URL.Path)
+	return rec, nil
+}
+
+// operatorCancel is POST /api/advisories/cancel and POST /advisory/cancel
+// (the form), as operatorAdvisory.
+func (g *Gateway) operatorCancel(r *http.Request, req *CancelRequest) (*record.Record, error) {
+	ids := make([]record.ID, len(req.IDs))
+	for i, s := range req.IDs {
+		id, err := record.ParseID(s)
+		if err != nil {
+			return nil, refuse(http.StatusBadRequest, fmt.Errorf("ids[%d]: %w", i, err))
+		}
+		ids[i] = id
+	}
+	unsigned, err := g.cancel(ids, req.Reason)
+	if err != nil {
+		return nil, refuse(http.StatusBadRequest, err)
+	}
+	if err := g.authorizeOperator(r, req.User, req.Password, req.TOTPCode); err != nil {
+		return nil, err
+	}
+	rec, err := g.issue(r.Context(), unsigned)
+	if err != nil {
+		return nil, refuse(http.StatusBadRequest, err)
+	}
+	g.log.Warn("advisories cancelled by a local operator", "operator", req.User, "record", rec.ID().Short(), "cancelled", len(ids), "path", r.URL.Path)
+	return rec, nil
+}
+
+// authorizeOperator checks the credentials; its error is a refusal.
+func (g *Gateway) authorizeOperator(r *http.Request, user, password, code string) error {
 	ip := netip.Addr{}
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		ip = ap.Addr().Unmap()
@@ -118,29 +177,27 @@ func (g *Gateway) authorizeOperator(w http.ResponseWriter, r *http.Request, user
 	err := g.operators.Authorize(user, password, code, ip)
 	switch {
 	case err == nil:
-		return true
+		return nil
 	case errors.Is(err, ErrNotZoneOperator):
-		g.log.Warn("advisory refused: not an operator of this zone", "user", user, "remote", ip.String())
-		operatorError(w, http.StatusForbidden, err)
+		g.log.Warn("advisory refused: not an operator of this zone", "user", user, "remote", ip.String(), "path", r.URL.Path)
+		return refuse(http.StatusForbidden, err)
 	default:
-		g.log.Warn("advisory refused: credentials", "user", user, "remote", ip.String(), "err", err)
-		operatorError(w, auth.StatusCode(err), err)
+		g.log.Warn("advisory refused: credentials", "user", user, "remote", ip.String(), "path", r.URL.Path, "err", err)
+		return refuse(auth.StatusCode(err), err)
 	}
-	return false
 }
 
-func decodeOperator(w http.ResponseWriter, r *http.Request, v any) bool {
+func decodeOperator(w http.ResponseWriter, r *http.Request, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxOperatorBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		operatorError(w, http.StatusBadRequest, fmt.Errorf("the request is not the JSON this endpoint takes: %w", err))
-		return false
+		return refuse(http.StatusBadRequest, fmt.Errorf("the request is not the JSON this endpoint takes: %w", err))
 	}
-	return true
+	return nil
 }
 
-func operatorError(w http.ResponseWriter, status int, err error) {
-	operatorJSON(w, status, map[string]string{"error": err.Error()})
+func operatorError(w http.ResponseWriter, err error) {
+	operatorJSON(w, refusalStatus(err), map[string]string{"error": err.Error()})
 }
 
 func operatorJSON(w http.ResponseWriter, status int, v any) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 )
 
 // Tiers, numbered as mesh/record numbers them (a test holds the two
@@ -97,9 +98,28 @@ func toneSegments(tier int) ([]segment, error) {
 	return nil, fmt.Errorf("%w: %d (want %d..%d)", ErrUnknownTier, tier, TierInformational, TierIPAWS)
 }
 
-// Tone returns the attention signal for tier, generated at rate as 16-bit
-// mono. See toneSegments for each tier's pattern.
+// toneCache holds the tones made so far, by tier and rate: a city of
+// simulated poles (or one pole, alert after alert) makes each once.
+var toneCache sync.Map // [2]int{tier, rate} → *Clip
+
+// Tone returns the attention signal for tier at rate as 16-bit mono. See
+// toneSegments for each tier's pattern. Each is synthesised once per
+// process and shared: callers must not modify its samples.
 func Tone(tier, rate int) (*Clip, error) {
+	key := [2]int{tier, rate}
+	if c, ok := toneCache.Load(key); ok {
+		return c.(*Clip), nil
+	}
+	c, err := synthTone(tier, rate)
+	if err != nil {
+		return nil, err
+	}
+	shared, _ := toneCache.LoadOrStore(key, c)
+	return shared.(*Clip), nil
+}
+
+// synthTone makes tier's tone at rate.
+func synthTone(tier, rate int) (*Clip, error) {
 	if rate < MinRate || rate > MaxRate {
 		return nil, fmt.Errorf("%w: tone at %d Hz: outside %d..%d", ErrBadClip, rate, MinRate, MaxRate)
 	}

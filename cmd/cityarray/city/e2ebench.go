@@ -5,9 +5,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"runtime"
+	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"sync"
 	"time"
@@ -36,6 +39,10 @@ type E2EBenchConfig struct {
 	Progress func(format string, args ...any)
 	// Logger receives the city's logs (default: discarded).
 	Logger *slog.Logger
+	// Trace and CPUProfile, if set, receive a runtime execution trace
+	// (`go tool trace`; -pprof=syscall shows the disk flushes) and a CPU
+	// profile of the normal phase.
+	Trace, CPUProfile io.Writer
 }
 
 func (c *E2EBenchConfig) defaults() {
@@ -54,6 +61,31 @@ func (c *E2EBenchConfig) defaults() {
 	if c.Progress == nil {
 		c.Progress = func(string, ...any) {}
 	}
+}
+
+// startProfiles starts the trace and the CPU profile asked for.
+func (c *E2EBenchConfig) startProfiles() (stop func(), err error) {
+	if c.Trace != nil {
+		if err := trace.Start(c.Trace); err != nil {
+			return nil, fmt.Errorf("trace: %w", err)
+		}
+	}
+	if c.CPUProfile != nil {
+		if err := pprof.StartCPUProfile(c.CPUProfile); err != nil {
+			if c.Trace != nil {
+				trace.Stop()
+			}
+			return nil, fmt.Errorf("cpu profile: %w", err)
+		}
+	}
+	return func() {
+		if c.Trace != nil {
+			trace.Stop()
+		}
+		if c.CPUProfile != nil {
+			pprof.StopCPUProfile()
+		}
+	}, nil
 }
 
 // E2EPhase is one phase's delivery: of Expected (alert, pole) pairs,
@@ -227,7 +259,13 @@ func RunE2EBench(ctx context.Context, cfg E2EBenchConfig) (E2EBenchResult, error
 		}
 		return a.Current, t0, err
 	}
-	if res.Normal, err = measure("normal", all, warn); err != nil {
+	stopProfiles, err := cfg.startProfiles()
+	if err != nil {
+		return res, err
+	}
+	res.Normal, err = measure("normal", all, warn)
+	stopProfiles()
+	if err != nil {
 		return res, err
 	}
 

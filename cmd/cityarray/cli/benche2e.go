@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,7 +17,7 @@ import (
 func newBenchE2ECmd(e *env) *cobra.Command {
 	var cfg city.E2EBenchConfig
 	var asJSON bool
-	var cpuProfile string
+	var cpuProfile, tracePath string
 	cmd := &cobra.Command{
 		Use:   "e2e [--poles N] [--json]",
 		Short: "An operator's alert to every pole's display, end to end, in a city run in this process",
@@ -39,11 +40,17 @@ func newBenchE2ECmd(e *env) *cobra.Command {
 			cfg.Logger = newLogger(e.stderr, e.logFormat, "error").With("component", "city")
 			// Not the server's runtime tuning (GOGC 400): here one heap
 			// holds the whole city, and a fivefold margin on it is gigabytes.
-			stop, err := startCPUProfile(cpuProfile)
-			if err != nil {
-				return err
+			for path, w := range map[string]*io.Writer{cpuProfile: &cfg.CPUProfile, tracePath: &cfg.Trace} {
+				if path == "" {
+					continue
+				}
+				f, err := os.Create(path)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				*w = f
 			}
-			defer stop()
 			res, err := city.RunE2EBench(cmd.Context(), cfg)
 			if err != nil {
 				return fmt.Errorf("bench e2e: %w", err)
@@ -70,7 +77,8 @@ func newBenchE2ECmd(e *env) *cobra.Command {
 	f.IntVar(&cfg.Zones, "zones", 2, "zones, one gateway each")
 	f.IntVar(&cfg.Alerts, "alerts", 3, "alerts per phase, sent one at a time")
 	f.DurationVar(&cfg.Wait, "wait", 10*time.Second, "how long an alert may take to reach every pole")
-	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the normal phase to this file")
+	f.StringVar(&tracePath, "trace", "", "write an execution trace of the normal phase to this file (go tool trace)")
 	f.BoolVar(&cfg.NoBaseline, "no-baseline", false, "skip the broker fan-out baseline")
 	return cmd
 }

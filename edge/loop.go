@@ -141,7 +141,13 @@ func (p *Pole) loop(ctx context.Context, acks chan<- []AckRequest, plays chan<- 
 			lastRung = p.rung.Load().(string)
 			health.Reset(p.cfg.HealthEvery)
 		case <-rungCheck.C():
-			if r := p.ladder(); lastRung != "" && r != lastRung {
+			r := p.ladder()
+			if !hasUplink(r) && p.gossip != nil {
+				// The mesh is all it has: what every push to it missed
+				// comes within a rung check, not the 30 s backstop.
+				p.gossip.Reconcile()
+			}
+			if lastRung != "" && r != lastRung {
 				p.log.Info("uplink rung changed", "from", lastRung, "to", r)
 				p.sendHealth(ctx, st)
 				lastRung = r

@@ -276,6 +276,14 @@ func (p *Pole) GossipMembers() int {
 	return p.gossip.Memberlist().NumMembers()
 }
 
+// GossipStats returns the gossip link's counters (false without one).
+func (p *Pole) GossipStats() (gossip.Stats, bool) {
+	if p.gossip == nil {
+		return gossip.Stats{}, false
+	}
+	return p.gossip.Stats(), true
+}
+
 // Store returns the pole's record store.
 func (p *Pole) Store() *store.Store { return p.store }
 

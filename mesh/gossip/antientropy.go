@@ -497,6 +497,14 @@ func (l *Link) rejoinSync(retry int) {
 	l.syncRetry(cands[l.randIntN(len(cands))], whyRejoin, retry)
 }
 
+// Reconcile reconciles the store with one random live member now, as the
+// AntiEntropyInterval backstop does. A member that depends on the mesh
+// alone (a pole whose gateway is gone) calls it every few seconds, so that
+// a record every push and notice to it missed (a burst that overflowed
+// its socket) arrives within seconds, not within the backstop's interval.
+// It does not block; equal stores cost one round trip.
+func (l *Link) Reconcile() { l.antiEntropyRound() }
+
 // antiEntropyRound reconciles with one random live member: the backstop.
 func (l *Link) antiEntropyRound() {
 	if peers := l.pick(1, ""); len(peers) == 1 {

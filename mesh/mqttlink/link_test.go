@@ -1,6 +1,7 @@
 package mqttlink_test
 
 import (
+	"context"
 	"slices"
 	"sync"
 	"testing"
@@ -182,15 +183,16 @@ func TestOutboxSurvivesBrokerAndLinkRestart(t *testing.T) {
 
 	c.broker.Close()
 	mqtttest.Eventually(t, wait, "the pole to notice", func() bool { return !link.Connected() })
-	var acks []*record.Record
+	// The health report first, as a pole sends it: it carries the chain
+	// the server needs to check the acks, which name their key by kid.
+	health := mqtttest.Health(t, pole.Leaf, 1)
+	acks := []*record.Record{health}
+	pole.MustPublish(t, health)
 	for i := range 5 {
-		a := mqtttest.Ack(t, pole.Leaf, uint64(i+1), record.IDOf([]byte{byte(i)}))
+		a := mqtttest.Ack(t, pole.Leaf, uint64(i+2), record.IDOf([]byte{byte(i)}))
 		acks = append(acks, a)
 		pole.MustPublish(t, a)
 	}
-	health := mqtttest.Health(t, pole.Leaf, 6)
-	acks = append(acks, health)
-	pole.MustPublish(t, health)
 	mqtttest.Eventually(t, wait, "5 acks and a health report in the outbox", func() bool {
 		s := link.Stats()
 		return s.OutboxAcks == 5 && s.OutboxTelemetry == 1
@@ -360,5 +362,25 @@ func TestOutboxOrder(t *testing.T) {
 		if got[i] != want[i] {
 			t.Fatalf("ack %d arrived as number %d: the outbox went out of order", i, slices.Index(got, want[i]))
 		}
+	}
+}
+
+// TestOutboxFullKeepsWhatFits: acks offered together go into the outbox
+// in one transaction, but when they would overflow it those that fit are
+// kept and only the rest are refused (acks are never dropped to make room).
+func TestOutboxFullKeepsWhatFits(t *testing.T) {
+	c := newCity(t)
+	pole := mqtttest.StartNode(t, c.pki, c.dir, c.pki.Device(t, "pole-1", "z1"), mqtttest.MaxOutbox(3))
+	link := startLink(t, pole, "tls://127.0.0.1:1") // nothing listens: the outbox only fills
+	var acks []*record.Record
+	for i := range 5 {
+		acks = append(acks, mqtttest.Ack(t, pole.Leaf, uint64(i+1), record.IDOf([]byte{byte(i)})))
+	}
+	if err := pole.Node.PublishAll(context.Background(), acks); err != nil {
+		t.Fatal(err)
+	}
+	mqtttest.Eventually(t, wait, "five acks handled", func() bool { return pole.OutboxLen()+int(link.Stats().OutboxErrors) == 5 })
+	if n, errs := pole.OutboxLen(), link.Stats().OutboxErrors; n != 3 || errs != 2 {
+		t.Errorf("outbox holds %d acks, %d refused; want 3 and 2", n, errs)
 	}
 }

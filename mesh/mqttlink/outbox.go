@@ -1,10 +1,12 @@
 package mqttlink
 
 import (
+	"errors"
 	"slices"
 	"time"
 
 	"github.com/cityarray/cityarray/mesh/record"
+	"github.com/cityarray/cityarray/mesh/store"
 )
 
 // entry is an outbox entry in the send window.
@@ -37,6 +39,7 @@ func (l *Link) pump() {
 	resend.Stop()
 	defer resend.Stop()
 	changed := l.store.OutboxChanged()
+	var pending []outboxReq
 	for {
 		var queue <-chan queued
 		if sess != nil {
@@ -47,16 +50,18 @@ func (l *Link) pump() {
 		case <-l.ctx.Done():
 			return
 		case req := <-l.toOutbox:
-			l.enqueue(req)
+			reqs := append(pending[:0], req)
 		drain:
-			for range 256 {
+			for range 255 {
 				select {
 				case req := <-l.toOutbox:
-					l.enqueue(req)
+					reqs = append(reqs, req)
 				default:
 					break drain
 				}
 			}
+			l.enqueue(reqs)
+			pending = reqs
 			dirty = true
 		case ids := <-l.acks:
 			l.confirm(w, ids)
@@ -86,11 +91,42 @@ func (l *Link) pump() {
 	}
 }
 
-// enqueue puts a record in the durable outbox.
-func (l *Link) enqueue(req outboxReq) {
-	if _, err := l.store.Enqueue(req.class, req.raw); err != nil {
+// enqueue puts records in the durable outbox in the order they came (a
+// record naming its signer by kid must follow the one with the chain):
+// each run of one class in one transaction, so that a gateway bridging a
+// zone's acks flushes the disk once per burst, not once per ack.
+func (l *Link) enqueue(reqs []outboxReq) {
+	for len(reqs) > 0 {
+		class := reqs[0].class
+		n := 1
+		for n < len(reqs) && reqs[n].class == class {
+			n++
+		}
+		raws := make([][]byte, n)
+		for i, req := range reqs[:n] {
+			raws[i] = req.raw
+		}
+		reqs = reqs[n:]
+		_, err := l.store.EnqueueBatch(class, raws)
+		if errors.Is(err, store.ErrOutboxFull) && len(raws) > 1 {
+			// All or none would leave out those that still fit.
+			for _, raw := range raws {
+				l.enqueueOne(class, raw)
+			}
+			continue
+		}
+		if err != nil {
+			l.count(func(s *Stats) { s.OutboxErrors += uint64(len(raws)) })
+			l.log.Error("records not put in the outbox", "records", len(raws), "first", record.IDOf(raws[0]).Short(), "class", class, "err", err)
+		}
+	}
+}
+
+// enqueueOne puts one record in the outbox.
+func (l *Link) enqueueOne(class store.OutboxClass, raw []byte) {
+	if _, err := l.store.Enqueue(class, raw); err != nil {
 		l.count(func(s *Stats) { s.OutboxErrors++ })
-		l.log.Error("record not put in the outbox", "id", record.IDOf(req.raw).Short(), "class", req.class, "err", err)
+		l.log.Error("record not put in the outbox", "id", record.IDOf(raw).Short(), "class", class, "err", err)
 	}
 }
 

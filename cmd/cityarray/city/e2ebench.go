@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -239,6 +240,9 @@ func RunE2EBench(ctx context.Context, cfg E2EBenchConfig) (E2EBenchResult, error
 				return ph, err
 			}
 			cfg.Progress("%s: alert %d on %d of %d poles", name, i+1, len(l), len(poles))
+			if len(l) < len(poles) {
+				c.explainMissed(cfg.Progress, acks, id, poles)
+			}
 			lat = append(lat, l...)
 			ph.Expected += len(poles)
 		}
@@ -330,6 +334,34 @@ func RunE2EBench(ctx context.Context, cfg E2EBenchConfig) (E2EBenchResult, error
 	}
 	res.GatewayOnly.Poles = cfg.Poles
 	return res, nil
+}
+
+// explainMissed says, for the first few poles in poles whose "displayed"
+// ack of id did not arrive, what each shows and holds: whether the
+// alert or its ack went missing.
+func (c *UpCity) explainMissed(progress func(string, ...any), acks *e2eAcks, id record.ID, poles map[string]bool) {
+	acks.mu.Lock()
+	got := maps.Clone(acks.at[id])
+	acks.mu.Unlock()
+	n := 0
+	for _, p := range c.Poles {
+		pid := p.Identity().ID
+		if _, ok := got[pid]; ok || !poles[pid] {
+			continue
+		}
+		if n++; n > 5 {
+			progress("  … and more")
+			return
+		}
+		st := p.Status()
+		_, err := p.Store().Get(id)
+		gs, _ := p.GossipStats()
+		progress("  missed %s: has the alert %v, shows %s, rung %s, outbox %d, faults %v; gossip: %d members, "+
+			"pushes in %d, notices in %d, grafts out %d, sessions started %d completed %d failed %d refused %d, fetched %d",
+			pid, err == nil, st.Showing.Record.Short(), st.Rung, st.Outbox, st.Faults, p.GossipMembers(),
+			gs.PushReceived, gs.IHaveReceived, gs.GraftSent, gs.SessionsStarted, gs.SessionsCompleted, gs.SessionsFailed,
+			gs.SessionsRefused, gs.AntiEntropyFetched)
+	}
 }
 
 // mergePhases adds b's deliveries to a's; the latencies are the worse of

@@ -120,12 +120,16 @@ type Node struct {
 type NodeOption func(*nodeOptions)
 
 type nodeOptions struct {
-	paused bool
+	paused    bool
+	maxOutbox int
 }
 
 // Paused makes StartNode create the node without running it: records
 // delivered wait in its inbox until Run.
 func Paused() NodeOption { return func(o *nodeOptions) { o.paused = true } }
+
+// MaxOutbox bounds the node's store's outbox to n entries.
+func MaxOutbox(n int) NodeOption { return func(o *nodeOptions) { o.maxOutbox = n } }
 
 // StartNode opens (or reopens) the store of leaf's node in dir and runs
 // the node until the test ends or Stop.
@@ -136,7 +140,11 @@ func StartNode(t testing.TB, p *PKI, dir string, leaf *Leaf, opts ...NodeOption)
 		f(&o)
 	}
 	id := leaf.ID.ID
-	st, err := store.Open(filepath.Join(dir, id+".db"), store.DefaultOptions())
+	so := store.DefaultOptions()
+	if o.maxOutbox > 0 {
+		so.MaxOutbox = o.maxOutbox
+	}
+	st, err := store.Open(filepath.Join(dir, id+".db"), so)
 	if err != nil {
 		t.Fatal(err)
 	}

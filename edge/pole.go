@@ -276,12 +276,13 @@ func (p *Pole) GossipMembers() int {
 	return p.gossip.Memberlist().NumMembers()
 }
 
-// GossipStats returns the gossip link's counters (false without one).
-func (p *Pole) GossipStats() (gossip.Stats, bool) {
+// GossipStats returns the gossip link's counters and how many live
+// members are the server or a gateway (false without a gossip link).
+func (p *Pole) GossipStats() (st gossip.Stats, upstream int, ok bool) {
 	if p.gossip == nil {
-		return gossip.Stats{}, false
+		return gossip.Stats{}, 0, false
 	}
-	return p.gossip.Stats(), true
+	return p.gossip.Stats(), p.gossip.Upstream(), true
 }
 
 // Store returns the pole's record store.

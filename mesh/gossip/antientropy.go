@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -497,13 +498,81 @@ func (l *Link) rejoinSync(retry int) {
 	l.syncRetry(cands[l.randIntN(len(cands))], whyRejoin, retry)
 }
 
-// Reconcile reconciles the store with one random live member now, as the
+// Reconcile reconciles the store with one live member now, as the
 // AntiEntropyInterval backstop does. A member that depends on the mesh
 // alone (a pole whose gateway is gone) calls it every few seconds, so that
 // a record every push and notice to it missed (a burst that overflowed
 // its socket) arrives within seconds, not within the backstop's interval.
-// It does not block; equal stores cost one round trip.
-func (l *Link) Reconcile() { l.antiEntropyRound() }
+//
+// The member is one that wrote to this one in the last wroteWindow: a
+// member that does not list this one (membership spreads slowly in a
+// large mesh) has no address to answer a session at. Without any, a
+// random member is first introduced to this one by a push/pull (a
+// memberlist join), in the background. Reconcile does not block; equal
+// stores cost one round trip.
+func (l *Link) Reconcile() {
+	if peer := l.pickWriter(); peer != "" {
+		l.sync(peer, whyPeriodic)
+		return
+	}
+	peers := l.pick(1, "")
+	if len(peers) != 1 {
+		return
+	}
+	p := peers[0]
+	l.mu.Lock()
+	if l.closed || l.introducing {
+		l.mu.Unlock()
+		return
+	}
+	l.introducing = true
+	l.wg.Add(1)
+	l.mu.Unlock()
+	go func() {
+		defer l.wg.Done()
+		defer func() {
+			l.mu.Lock()
+			l.introducing = false
+			l.mu.Unlock()
+		}()
+		if _, err := l.ml.Join([]string{p.FullAddress().Addr}); err != nil {
+			l.log.Debug("reconcile: introducing this member failed", "to", p.Name, "err", err)
+			return
+		}
+		l.countN(&l.stats.Introductions, 1)
+		l.sync(p.Name, whyPeriodic)
+	}()
+}
+
+// wroteWindow is how recently a member must have written for Reconcile
+// to count on it knowing this one.
+const wroteWindow = time.Minute
+
+// pickWriter returns a random live member that wrote within wroteWindow,
+// or "", forgetting older writers.
+func (l *Link) pickWriter() string {
+	now := time.Now()
+	live := map[string]bool{}
+	for _, m := range l.ml.Members() {
+		live[m.Name] = true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var cands []string
+	for name, at := range l.wrote {
+		switch {
+		case now.Sub(at) > wroteWindow:
+			delete(l.wrote, name)
+		case live[name] && name != l.name:
+			cands = append(cands, name)
+		}
+	}
+	if len(cands) == 0 {
+		return ""
+	}
+	slices.Sort(cands) // map order is random; the seeded rng decides
+	return cands[l.rng.IntN(len(cands))]
+}
 
 // antiEntropyRound reconciles with one random live member: the backstop.
 func (l *Link) antiEntropyRound() {

@@ -313,4 +313,19 @@ func TestReconcile(t *testing.T) {
 	if got := cut.link.Stats().AntiEntropyFetched - before; got != 1 {
 		t.Errorf("fetched %d records by anti-entropy, want 1", got)
 	}
+	// No member had written to it (every packet lost): it introduced
+	// itself to the one it reconciled with first.
+	if got := cut.link.Stats().Introductions; got != 1 {
+		t.Errorf("%d introductions, want 1", got)
+	}
+
+	// A member that others write to reconciles with one of them, with no
+	// introduction.
+	b := c.city.alert(t, 2)
+	publish(t, nodes[0], b)
+	waitFor(t, 10*time.Second, "the second alert at the second member", func() bool { return nodes[1].has(b.ID()) })
+	nodes[1].link.Reconcile() // nodes[0] pushed to it: a writer
+	if got := nodes[1].link.Stats().Introductions; got != 0 {
+		t.Errorf("a member written to made %d introductions, want 0", got)
+	}
 }

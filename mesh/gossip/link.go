@@ -123,8 +123,12 @@ type Link struct {
 	// upstream are the members whose certificates say server or gateway:
 	// where uplink records on the mesh go (see Offer).
 	upstream map[string]bool
-	stats    Stats
-	closed   bool
+	// wrote is when each member last sent this one a message: those know
+	// it, and can answer its anti-entropy sessions (Reconcile).
+	wrote       map[string]time.Time
+	introducing bool // Reconcile's join is under way
+	stats       Stats
+	closed      bool
 
 	wg sync.WaitGroup
 }
@@ -162,6 +166,9 @@ type Stats struct {
 	SessionsRefused   uint64 // offered sessions refused: MaxSessions, or crossing one of ours
 	FetchSent         uint64 // fetch messages sent
 	FetchReceived     uint64 // fetch messages received
+	// Introductions counts Reconcile's joins: no member had written to
+	// this one lately, so one was introduced to it before the session.
+	Introductions uint64
 	// AntiEntropyFetched counts records received in answer to a fetch,
 	// AntiEntropySent records sent in answer to one.
 	AntiEntropyFetched, AntiEntropySent uint64
@@ -228,6 +235,7 @@ func New(cfg Config) (*Link, error) {
 		pending:  map[record.ID]*pull{},
 		members:  map[string]trust.Identity{},
 		upstream: map[string]bool{},
+		wrote:    map[string]time.Time{},
 		ae:       newAntiEntropy(),
 	}
 	l.peers = l.newPeerBook(cfg.SnapshotPath)
@@ -464,6 +472,10 @@ func (l *Link) pick(n int, skip string) []*memberlist.Node {
 // record goes to.
 const upstreamFanout = 2
 
+// Upstream returns how many live members are the server or a gateway:
+// where this member's uplink records go.
+func (l *Link) Upstream() int { return len(l.pickUpstream(1<<30, "")) }
+
 // pickUpstream returns up to n live members that are the server or a
 // gateway, in random order.
 func (l *Link) pickUpstream(n int, skip string) []*memberlist.Node {
@@ -523,6 +535,9 @@ func (l *Link) countN(c *uint64, n int) {
 
 // handle processes one decoded message from a member.
 func (l *Link) handle(m *message) {
+	l.mu.Lock()
+	l.wrote[m.from] = time.Now()
+	l.mu.Unlock()
 	switch m.typ {
 	case msgPush:
 		l.countN(&l.stats.PushReceived, 1)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"runtime/trace"
@@ -22,6 +23,7 @@ import (
 	"github.com/cityarray/cityarray/mesh/trust"
 	"github.com/cityarray/cityarray/server/auth"
 	"github.com/cityarray/cityarray/server/desk"
+	bolt "go.etcd.io/bbolt"
 )
 
 // E2EBenchConfig configures RunE2EBench.
@@ -36,6 +38,10 @@ type E2EBenchConfig struct {
 	Wait time.Duration
 	// NoBaseline skips the broker fan-out baseline.
 	NoBaseline bool
+	// Dir is where the city's files go (a fresh directory in it, removed
+	// at the end; default the system's temporary directory). Every pole's
+	// bbolt file shares that one disk, whose flushes queue: see FlushP50.
+	Dir string
 	// Progress, if set, is told what the benchmark is doing.
 	Progress func(format string, args ...any)
 	// Logger receives the city's logs (default: discarded).
@@ -126,6 +132,59 @@ type E2EBenchResult struct {
 	// QoS 1 record out to Poles MQTT clients on loopback, publish until
 	// each client has it: the floor under the first hop of Normal.
 	BaselineP50, BaselineP99 time.Duration
+	// DiskFloor is the storage alone of an alert's way, on this disk: as
+	// many bbolt files as poles, each committing twice at once (a pole
+	// stores the alert, then queues its acks, before its "displayed" ack
+	// leaves), until the last commit is flushed; measured in Dir before
+	// the city starts. On a city's poles each has its own disk; here they
+	// share one, and its flushes queue.
+	DiskFloor time.Duration
+}
+
+// measureDiskFloor returns how long n bbolt files in dir, each committing
+// two small transactions (fdatasync'd, as the pole's store does), take
+// when all start at once.
+func measureDiskFloor(dir string, n int) (time.Duration, error) {
+	dbs := make([]*bolt.DB, 0, n)
+	defer func() {
+		for _, db := range dbs {
+			db.Close()
+		}
+	}()
+	bucket := []byte("floor")
+	for i := range n {
+		db, err := bolt.Open(filepath.Join(dir, fmt.Sprintf("floor-%d.db", i)), 0o600, &bolt.Options{Timeout: time.Second})
+		if err != nil {
+			return 0, err
+		}
+		dbs = append(dbs, db)
+		if err := db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket(bucket); return err }); err != nil {
+			return 0, err
+		}
+	}
+	val := make([]byte, 300) // an alert or an ack's size
+	errs := make(chan error, n)
+	start := time.Now()
+	for _, db := range dbs {
+		go func() {
+			var err error
+			for k := range 2 {
+				if err = db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucket).Put([]byte{byte(k)}, val) }); err != nil {
+					break
+				}
+			}
+			errs <- err
+		}()
+	}
+	var err error
+	for range n {
+		err = errors.Join(err, <-errs)
+	}
+	took := time.Since(start)
+	for _, db := range dbs {
+		os.Remove(db.Path())
+	}
+	return took, err
 }
 
 // e2eAcks collects, from the server's and the gateways' mesh events, when
@@ -200,10 +259,20 @@ func RunE2EBench(ctx context.Context, cfg E2EBenchConfig) (E2EBenchResult, error
 		}
 	}
 
+	dir, err := os.MkdirTemp(cfg.Dir, "cityarray-bench-e2e-")
+	if err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(dir)
+	cfg.Progress("disk floor: %d bbolt files in %s committing twice each, all at once", cfg.Poles, dir)
+	if res.DiskFloor, err = measureDiskFloor(dir, cfg.Poles); err != nil {
+		return res, fmt.Errorf("measuring the disk floor in %s: %w", dir, err)
+	}
+
 	acks := &e2eAcks{at: map[record.ID]map[string]time.Time{}, wake: make(chan struct{})}
 	start := time.Now()
 	c, err := Up(ctx, UpConfig{Poles: cfg.Poles, Zones: cfg.Zones, Listen: "127.0.0.1:0", FastLogins: true, NoSpeech: true,
-		Logger: cfg.Logger, Progress: cfg.Progress, OnEvent: acks.event})
+		Dir: dir, Logger: cfg.Logger, Progress: cfg.Progress, OnEvent: acks.event})
 	if err != nil {
 		return res, err
 	}
@@ -355,12 +424,12 @@ func (c *UpCity) explainMissed(progress func(string, ...any), acks *e2eAcks, id 
 		}
 		st := p.Status()
 		_, err := p.Store().Get(id)
-		gs, _ := p.GossipStats()
-		progress("  missed %s: has the alert %v, shows %s, rung %s, outbox %d, faults %v; gossip: %d members, "+
-			"pushes in %d, notices in %d, grafts out %d, sessions started %d completed %d failed %d refused %d, fetched %d",
-			pid, err == nil, st.Showing.Record.Short(), st.Rung, st.Outbox, st.Faults, p.GossipMembers(),
-			gs.PushReceived, gs.IHaveReceived, gs.GraftSent, gs.SessionsStarted, gs.SessionsCompleted, gs.SessionsFailed,
-			gs.SessionsRefused, gs.AntiEntropyFetched)
+		gs, up, _ := p.GossipStats()
+		progress("  missed %s: has the alert %v, shows it %v, rung %s, outbox %d, faults %v; gossip: %d members (%d upstream), "+
+			"pushes in %d out %d, notices in %d, grafts out %d, send errors %d, queue full %d, sessions started %d completed %d failed %d, fetched %d, introductions %d",
+			pid, err == nil, st.Showing.Record == id, st.Rung, st.Outbox, st.Faults, p.GossipMembers(), up,
+			gs.PushReceived, gs.PushSent, gs.IHaveReceived, gs.GraftSent, gs.SendErrors, gs.SendQueueFull,
+			gs.SessionsStarted, gs.SessionsCompleted, gs.SessionsFailed, gs.AntiEntropyFetched, gs.Introductions)
 	}
 }
 

@@ -135,6 +135,73 @@ func (p *Pole) offerOutboxToMesh() {
 	}
 }
 
+// meshOffer is when the loop last offered an outbox entry to the mesh,
+// and how many times it has.
+type meshOffer struct {
+	at time.Time
+	n  int
+}
+
+// Resends of an outbox entry over the mesh while the pole has no uplink:
+// no receipt comes back over gossip, so an ack whose one stream upstream
+// was lost (a member dead but not yet known to be, a full queue) is
+// offered again meshResendAfter after it was first seen in the outbox,
+// then twice that later, meshResends times in all.
+const (
+	meshResendAfter = 2 * time.Second
+	meshResends     = 2
+)
+
+// dueMeshResends returns which of the outbox's entries (ids, oldest
+// first) to offer the mesh again at now, and records it in offers (which
+// forgets entries no longer in the outbox). An entry seen for the first
+// time was offered when it was made: its clock starts.
+func dueMeshResends(ids []record.ID, offers map[record.ID]meshOffer, now time.Time) []record.ID {
+	in := make(map[record.ID]bool, len(ids))
+	var due []record.ID
+	for _, id := range ids {
+		in[id] = true
+		o, seen := offers[id]
+		switch {
+		case !seen:
+			offers[id] = meshOffer{at: now}
+		case o.n < meshResends && now.Sub(o.at) >= meshResendAfter<<o.n:
+			offers[id] = meshOffer{at: now, n: o.n + 1}
+			due = append(due, id)
+		}
+	}
+	for id := range offers {
+		if !in[id] {
+			delete(offers, id)
+		}
+	}
+	return due
+}
+
+// resendOutboxToMesh offers the mesh again the outbox entries
+// dueMeshResends says.
+func (p *Pole) resendOutboxToMesh(now time.Time, st *loopState) {
+	if p.gossip == nil {
+		return
+	}
+	items, err := p.store.Peek(outboxRelayMax)
+	if err != nil {
+		p.log.Warn("offering the outbox to the mesh again", "err", err)
+		return
+	}
+	ids := make([]record.ID, len(items))
+	raw := make(map[record.ID][]byte, len(items))
+	for i, it := range items {
+		ids[i] = record.IDOf(it.Data)
+		raw[ids[i]] = it.Data
+	}
+	for _, id := range dueMeshResends(ids, st.meshOffers, now) {
+		if r, err := record.Parse(raw[id]); err == nil {
+			p.gossip.Offer(mesh.Forward{Record: r})
+		}
+	}
+}
+
 // outboxRelayMax bounds what offerOutboxToMesh offers at once: the
 // newest matter most, and the rest follow when the uplink returns.
 const outboxRelayMax = 256

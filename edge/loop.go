@@ -101,7 +101,7 @@ func (p *Pole) loop(ctx context.Context, acks chan<- []AckRequest, plays chan<- 
 	} else {
 		watchdog.Stop()
 	}
-	st := &loopState{played: map[[32]byte]bool{}, shownAcked: map[record.ID]bool{}}
+	st := &loopState{played: map[[32]byte]bool{}, shownAcked: map[record.ID]bool{}, meshOffers: map[record.ID]meshOffer{}}
 	p.applyStoredCommands(now, st)
 	// The first health report goes out before any ack: it carries the
 	// pole's certificate chain, which upstream needs to check the acks
@@ -144,8 +144,12 @@ func (p *Pole) loop(ctx context.Context, acks chan<- []AckRequest, plays chan<- 
 			r := p.ladder()
 			if !hasUplink(r) && p.gossip != nil {
 				// The mesh is all it has: what every push to it missed
-				// comes within a rung check, not the 30 s backstop.
+				// comes within a rung check, not the 30 s backstop, and
+				// its acks go upstream again until they surely have.
 				p.gossip.Reconcile()
+				p.resendOutboxToMesh(p.clock.Now(), st)
+			} else {
+				clear(st.meshOffers)
 			}
 			if lastRung != "" && r != lastRung {
 				p.log.Info("uplink rung changed", "from", lastRung, "to", r)
@@ -172,11 +176,12 @@ func (p *Pole) loop(ctx context.Context, acks chan<- []AckRequest, plays chan<- 
 // loopState is what the loop remembers between steps.
 type loopState struct {
 	cands      []Showable
-	played     map[[32]byte]bool  // content already said aloud
-	shownAcked map[record.ID]bool // displayed acks queued this run
-	testStart  time.Time          // a test pattern went on then
-	testUntil  time.Time          // and is on until then
-	brightness int                // a command's brightness override, -1 none
+	played     map[[32]byte]bool       // content already said aloud
+	shownAcked map[record.ID]bool      // displayed acks queued this run
+	meshOffers map[record.ID]meshOffer // outbox entries offered the mesh (no uplink)
+	testStart  time.Time               // a test pattern went on then
+	testUntil  time.Time               // and is on until then
+	brightness int                     // a command's brightness override, -1 none
 	volume     int
 }
 

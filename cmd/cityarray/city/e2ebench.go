@@ -132,6 +132,11 @@ type E2EBenchResult struct {
 	// QoS 1 record out to Poles MQTT clients on loopback, publish until
 	// each client has it: the floor under the first hop of Normal.
 	BaselineP50, BaselineP99 time.Duration
+	// CPUPerPole is the process's CPU time (the whole city: server,
+	// gateways, poles) over the normal phase, per pole and alert; 0 where
+	// the system does not say. N poles on C cores cannot all be done in
+	// less than N × CPUPerPole / C: the CPU floor.
+	CPUPerPole time.Duration
 	// DiskFloor is the storage alone of an alert's way, on this disk: as
 	// many bbolt files as poles, each committing twice at once (a pole
 	// stores the alert, then queues its acks, before its "displayed" ack
@@ -139,6 +144,12 @@ type E2EBenchResult struct {
 	// the city starts. On a city's poles each has its own disk; here they
 	// share one, and its flushes queue.
 	DiskFloor time.Duration
+}
+
+// CPUFloor is the time the city's CPU work for one alert to every pole
+// takes on all the cores: Poles × CPUPerPole / Cores.
+func (r E2EBenchResult) CPUFloor() time.Duration {
+	return time.Duration(r.Poles) * r.CPUPerPole / time.Duration(max(r.Cores, 1))
 }
 
 // measureDiskFloor returns how long n bbolt files in dir, each committing
@@ -336,7 +347,11 @@ func RunE2EBench(ctx context.Context, cfg E2EBenchConfig) (E2EBenchResult, error
 	if err != nil {
 		return res, err
 	}
+	cpu0, cpuOK := processCPU()
 	res.Normal, err = measure("normal", all, warn)
+	if cpu1, ok := processCPU(); ok && cpuOK && err == nil {
+		res.CPUPerPole = (cpu1 - cpu0) / time.Duration(cfg.Poles*cfg.Alerts)
+	}
 	stopProfiles()
 	if err != nil {
 		return res, err

@@ -15,6 +15,7 @@ import (
 	"runtime/trace"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cityarray/cityarray/mesh"
@@ -102,6 +103,10 @@ type E2EPhase struct {
 	Alerts, Poles       int
 	Expected, Delivered int
 	P50, P99, Max       time.Duration
+	// MadeP50 and MadeP99 are the same from the call to the time each
+	// pole put in its ack (it made it then): the pole's side of the
+	// way. The rest is the ack's way back.
+	MadeP50, MadeP99 time.Duration
 }
 
 // Ratio is Delivered over Expected.
@@ -203,7 +208,11 @@ func measureDiskFloor(dir string, n int) (time.Duration, error) {
 type e2eAcks struct {
 	mu   sync.Mutex
 	at   map[record.ID]map[string]time.Time // record → pole → arrival
+	made map[record.ID]map[string]time.Time // record → pole → the ack's own time (ms)
 	wake chan struct{}
+	// offset is how far the city's clock (which FastLogins steps ahead)
+	// runs from the machine's, in ns: the acks' own times are the city's.
+	offset atomic.Int64
 }
 
 func (a *e2eAcks) event(_ string, ev mesh.Event) {
@@ -224,6 +233,10 @@ func (a *e2eAcks) event(_ string, ev mesh.Event) {
 	}
 	if _, dup := m[ev.Record.Origin]; !dup {
 		m[ev.Record.Origin] = now
+		if a.made[ack.Record] == nil {
+			a.made[ack.Record] = map[string]time.Time{}
+		}
+		a.made[ack.Record][ev.Record.Origin] = ack.At.Time().Add(-time.Duration(a.offset.Load()))
 		close(a.wake)
 		a.wake = make(chan struct{})
 	}
@@ -231,25 +244,26 @@ func (a *e2eAcks) event(_ string, ev mesh.Event) {
 
 // wait waits until every pole in poles has acked id or the deadline
 // passes, and returns the latencies from start of those that did.
-func (a *e2eAcks) wait(ctx context.Context, id record.ID, poles map[string]bool, start, deadline time.Time) ([]time.Duration, error) {
+func (a *e2eAcks) wait(ctx context.Context, id record.ID, poles map[string]bool, start, deadline time.Time) (lat, made []time.Duration, err error) {
 	for {
 		a.mu.Lock()
-		var lat []time.Duration
+		lat, made = lat[:0], made[:0]
 		for p, t := range a.at[id] {
 			if poles[p] {
 				lat = append(lat, t.Sub(start))
+				made = append(made, a.made[id][p].Sub(start))
 			}
 		}
 		wake := a.wake
 		a.mu.Unlock()
 		if len(lat) == len(poles) || !time.Now().Before(deadline) {
-			return lat, nil
+			return lat, made, nil
 		}
 		select {
 		case <-wake:
 		case <-time.After(time.Until(deadline)):
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		}
 	}
 }
@@ -280,7 +294,7 @@ func RunE2EBench(ctx context.Context, cfg E2EBenchConfig) (E2EBenchResult, error
 		return res, fmt.Errorf("measuring the disk floor in %s: %w", dir, err)
 	}
 
-	acks := &e2eAcks{at: map[record.ID]map[string]time.Time{}, wake: make(chan struct{})}
+	acks := &e2eAcks{at: map[record.ID]map[string]time.Time{}, made: map[record.ID]map[string]time.Time{}, wake: make(chan struct{})}
 	start := time.Now()
 	c, err := Up(ctx, UpConfig{Poles: cfg.Poles, Zones: cfg.Zones, Listen: "127.0.0.1:0", FastLogins: true, NoSpeech: true,
 		Dir: dir, Logger: cfg.Logger, Progress: cfg.Progress, OnEvent: acks.event})
@@ -309,13 +323,14 @@ func RunE2EBench(ctx context.Context, cfg E2EBenchConfig) (E2EBenchResult, error
 	}
 	measure := func(name string, poles map[string]bool, send func() (record.ID, time.Time, error)) (E2EPhase, error) {
 		ph := E2EPhase{Alerts: cfg.Alerts, Poles: len(poles)}
-		var lat []time.Duration
+		var lat, made []time.Duration
 		for i := range cfg.Alerts {
+			acks.offset.Store(int64(c.clock.Now().Sub(time.Now())))
 			id, t0, err := send()
 			if err != nil {
 				return ph, fmt.Errorf("%s: alert %d: %w", name, i+1, err)
 			}
-			l, err := acks.wait(ctx, id, poles, t0, t0.Add(cfg.Wait))
+			l, m, err := acks.wait(ctx, id, poles, t0, t0.Add(cfg.Wait))
 			if err != nil {
 				return ph, err
 			}
@@ -324,12 +339,15 @@ func RunE2EBench(ctx context.Context, cfg E2EBenchConfig) (E2EBenchResult, error
 				c.explainMissed(cfg.Progress, acks, id, poles)
 			}
 			lat = append(lat, l...)
+			made = append(made, m...)
 			ph.Expected += len(poles)
 		}
 		ph.Delivered = len(lat)
 		slices.Sort(lat)
+		slices.Sort(made)
 		if len(lat) > 0 {
 			ph.P50, ph.P99, ph.Max = quantile(lat, 0.50), quantile(lat, 0.99), lat[len(lat)-1]
+			ph.MadeP50, ph.MadeP99 = quantile(made, 0.50), quantile(made, 0.99)
 		}
 		return ph, nil
 	}
@@ -454,6 +472,7 @@ func mergePhases(a, b E2EPhase) E2EPhase {
 	a.Expected += b.Expected
 	a.Delivered += b.Delivered
 	a.P50, a.P99, a.Max = max(a.P50, b.P50), max(a.P99, b.P99), max(a.Max, b.Max)
+	a.MadeP50, a.MadeP99 = max(a.MadeP50, b.MadeP50), max(a.MadeP99, b.MadeP99)
 	return a
 }
 

@@ -64,6 +64,7 @@ func newBenchE2ECmd(e *env) *cobra.Command {
 					m[prefix+"delivered"] = ph.Delivered
 					m[prefix+"expected"] = ph.Expected
 					m[prefix+"p50_ms"], m[prefix+"p99_ms"], m[prefix+"max_ms"] = ms(ph.P50), ms(ph.P99), ms(ph.Max)
+					m[prefix+"made_p50_ms"], m[prefix+"made_p99_ms"] = ms(ph.MadeP50), ms(ph.MadeP99)
 				}
 				return json.NewEncoder(out).Encode(m)
 			}
@@ -89,6 +90,7 @@ func printE2E(out io.Writer, cfg city.E2EBenchConfig, res city.E2EBenchResult) {
 	fmt.Fprintf(out, "%-44s %10s %10s %10s %10s\n", "", "delivered", "p50", "p99", "max")
 	row := func(name string, ph city.E2EPhase) {
 		fmt.Fprintf(out, "%-44s %9.1f%% %8.1fms %8.1fms %8.1fms\n", name, 100*ph.Ratio(), ms(ph.P50), ms(ph.P99), ms(ph.Max))
+		fmt.Fprintf(out, "%-44s %10s %8.1fms %8.1fms\n", "  of which until the pole made its ack", "", ms(ph.MadeP50), ms(ph.MadeP99))
 	}
 	row(fmt.Sprintf("warning → displayed (%d alerts)", cfg.Alerts), res.Normal)
 	row("… one gateway killed (failover)", res.Failover)

@@ -109,6 +109,15 @@ type OperatorsConfig struct {
 	// --gateway`); "" (the default) turns it off. Accounts are made with
 	// `cityarray gateway operator init|add`.
 	Listen string `yaml:"listen"`
+	// WebCert and WebKey, if set (both, and only with Listen), are a
+	// certificate for browsers on the same listener: PEM, the leaf first
+	// then its intermediates, ECDSA or RSA, from a CA the city's browsers
+	// trust, naming the gateway by DNS name or IP address. Browsers take
+	// neither the gateway's Ed25519 city certificate nor a cityarray://
+	// name; a client that offers Ed25519 (the CLI) still gets the city
+	// certificate.
+	WebCert string `yaml:"web_cert"`
+	WebKey  string `yaml:"web_key"`
 }
 
 // AlertsConfig is where operator alerts (a pole gone silent, a pole
@@ -145,7 +154,8 @@ func LoadConfig(path string) (Config, error) {
 	if err := yamlconf.Decode(path, data, &cfg, &cfg.sources); err != nil {
 		return cfg, err
 	}
-	yamlconf.ResolvePaths(filepath.Dir(path), &cfg.DataDir, &cfg.PKI.Dir, &cfg.PKI.RootCert, &cfg.PKI.Cert, &cfg.PKI.Key, &cfg.Gossip.KeyringFile)
+	yamlconf.ResolvePaths(filepath.Dir(path), &cfg.DataDir, &cfg.PKI.Dir, &cfg.PKI.RootCert, &cfg.PKI.Cert, &cfg.PKI.Key, &cfg.Gossip.KeyringFile,
+		&cfg.Operators.WebCert, &cfg.Operators.WebKey)
 	return cfg, nil
 }
 
@@ -214,6 +224,18 @@ func (c *Config) Validate() error {
 		if _, err := yamlconf.HostPort(c.Operators.Listen); err != nil {
 			bad("operators.listen", "%v", err)
 		}
+	}
+	switch o := c.Operators; {
+	case (o.WebCert != "" || o.WebKey != "") && o.Listen == "":
+		field := "operators.web_cert"
+		if o.WebCert == "" {
+			field = "operators.web_key"
+		}
+		bad(field, "set, but operators.listen is off: the web certificate is for the operators' page")
+	case o.WebCert != "" && o.WebKey == "":
+		bad("operators.web_cert", "set without operators.web_key: name the certificate's key too")
+	case o.WebKey != "" && o.WebCert == "":
+		bad("operators.web_key", "set without operators.web_cert: name the certificate too")
 	}
 	if w := c.Alerts.Webhook; w != "" {
 		if u, err := url.Parse(w); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -110,7 +110,7 @@ func (g *Gateway) open() error {
 	st, err := mesh.OpenStation(mesh.StationConfig{Role: trust.RoleGateway, ID: g.cfg.PKI.GatewayID,
 		PKI: trust.NodeFiles{RootCert: g.cfg.PKI.RootCert, Cert: g.cfg.PKI.Cert, Key: g.cfg.PKI.Key,
 			Field: func(f string) string { return "pki." + f }},
-		TrustedClock: g.cfg.PKI.TrustedClock, DataDir: g.cfg.DataDir, Clock: g.clock, Logger: g.opts.Logger, OnEvent: g.observe,
+		TrustedClock: g.cfg.PKI.TrustedClock, DataDir: g.cfg.DataDir, Clock: g.clock, Logger: g.opts.Logger, OnEvent: g.observe, Outbox: bridged,
 		Chains: g.opts.Chains})
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
@@ -133,12 +133,19 @@ func (g *Gateway) open() error {
 		})
 	}
 	if g.cfg.Operators.Listen != "" {
+		var web *tls.Certificate
+		if web, err = g.cfg.LoadWebCertificate(g.clock.Now()); err != nil {
+			return fmt.Errorf("gateway: %w", err)
+		}
+		if web != nil {
+			g.log.Info("operator listener: a web certificate for browsers, the city certificate for Ed25519 clients",
+				"subject", web.Leaf.Subject.String(), "expires", web.Leaf.NotAfter.UTC().Format(time.RFC3339))
+		}
 		if g.operators, err = OpenOperators(g.cfg.DataDir, g.ident.Zone, g.clock, g.log); err != nil {
 			return fmt.Errorf("gateway: %w", err)
 		}
 		g.closers = append(g.closers, g.operators.Close)
-		conf := &tls.Config{Certificates: []tls.Certificate{st.Files.TLS}, MinVersion: tls.VersionTLS13}
-		if g.opsLn, err = tls.Listen("tcp", g.cfg.Operators.Listen, conf); err != nil {
+		if g.opsLn, err = tls.Listen("tcp", g.cfg.Operators.Listen, operatorTLS(st.Files.TLS, web)); err != nil {
 			return fmt.Errorf("gateway: operators.listen on %s: %w", g.cfg.Operators.Listen, err)
 		}
 		g.closers = append(g.closers, func() error {
@@ -157,13 +164,13 @@ func (g *Gateway) open() error {
 	}
 	g.closers = append(g.closers, g.broker.Close)
 	if g.bridge, err = mqttlink.New(mqttlink.Config{Node: g.node, Name: "server", Brokers: g.cfg.Server.Brokers,
-		Certificate: n.TLS, Verifier: g.verifier, BrokerRoles: []trust.Role{trust.RoleServer}, Clock: g.clock, Logger: g.opts.Logger}); err != nil {
+		Certificate: n.TLS, Verifier: g.verifier, BrokerRoles: []trust.Role{trust.RoleServer}, NodeQueued: isBridged, Clock: g.clock, Logger: g.opts.Logger}); err != nil {
 		return fmt.Errorf("gateway: bridge to the server: %w", err)
 	}
 	g.closers = append(g.closers, g.bridge.Close)
 	if len(g.cfg.Server.Cellular) > 0 {
 		if g.cellular, err = mqttlink.New(mqttlink.Config{Node: g.node, Name: "cellular", Brokers: g.cfg.Server.Cellular, Interface: g.cfg.Server.CellularInterface,
-			Certificate: n.TLS, Verifier: g.verifier, BrokerRoles: []trust.Role{trust.RoleServer},
+			Certificate: n.TLS, Verifier: g.verifier, BrokerRoles: []trust.Role{trust.RoleServer}, NodeQueued: isBridged,
 			Drain: func() bool { return !g.bridge.Connected() }, Clock: g.clock, Logger: g.opts.Logger}); err != nil {
 			return fmt.Errorf("gateway: cellular bridge: %w", err)
 		}
@@ -273,3 +280,22 @@ func (g *Gateway) Close() error {
 	g.closers = nil
 	return errors.Join(errs...)
 }
+
+// bridged names the records the gateway's node puts in its outbox as it
+// stores them, for the bridge to the server: the uplink kinds (its poles'
+// acks, health, telemetry and anomalies, and its own). Stored and queued
+// in one transaction, a pole's ack that the zone's broker confirmed to the
+// pole (receipts follow the store) is never lost by a power cut before
+// the bridge queued it.
+func bridged(r *record.Record) (store.OutboxClass, bool) {
+	switch {
+	case r.Kind == record.KindAck:
+		return store.OutboxAck, true
+	case mqttlink.Uplink(r.Kind):
+		return store.OutboxTelemetry, true
+	}
+	return 0, false
+}
+
+// isBridged is bridged's answer alone.
+func isBridged(r *record.Record) bool { _, ok := bridged(r); return ok }

@@ -95,7 +95,7 @@ table{border-collapse:collapse}td,th{padding:.25em .7em;border-bottom:1px solid 
 <p>Server link: {{if .Server}}<span class="healthy">up</span>{{else}}<span class="silent">down</span>{{end}} ·
 healthy {{index .Counts "healthy"}} · late {{index .Counts "late"}} · silent {{index .Counts "silent"}} ·
 showing the wrong thing {{.Wrong}} · {{.At.Format "15:04:05 MST"}}</p>
-{{with .OperatorURL}}<p>Local operators: <a href="{{.}}">issue or cancel an Advisory</a> (HTTPS on the gateway's certificate; trust the city root)</p>{{end}}
+{{with .OperatorURL}}<p>Local operators: <a href="{{.}}">issue or cancel an Advisory</a> (HTTPS)</p>{{end}}
 <table><tr><th>node</th><th>role</th><th>state</th><th>last heard</th><th>rung</th><th>shows</th><th>should show</th><th>cache</th><th>outbox</th><th>°C</th><th>version</th><th>faults</th></tr>
 {{$now := .At}}{{range .Nodes}}<tr{{if not .ShowsExpected}} class="wrong"{{end}}>
 <td>{{.ID}}</td><td>{{.Role}}</td><td class="{{.State}}">{{.State}}</td><td>{{ago .LastHeard $now}} ago</td><td>{{.Rung}}</td>

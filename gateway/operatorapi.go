@@ -47,8 +47,8 @@ type Issued struct {
 // maxOperatorBody bounds a request to the operator API.
 const maxOperatorBody = 64 << 10
 
-// operatorHandler serves the operator API (HTTPS, on the gateway's
-// certificate):
+// operatorHandler serves the operator API (HTTPS, on the gateway's city
+// certificate, or on operators.web_cert for a browser):
 //
 //	POST /api/advisories          AdvisoryRequest → 201 Issued
 //	POST /api/advisories/cancel   CancelRequest → 201 Issued

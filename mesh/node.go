@@ -44,6 +44,12 @@ type NodeConfig struct {
 	ID string
 	// Store holds the node's records. Required; the node does not close it.
 	Store *store.Store
+	// Outbox, if set, names the records the node puts in the store's
+	// outbox as it stores them, in the same transaction
+	// (store.PutBatchQueued): a gateway's uplink records, which its bridge
+	// to the server takes from the outbox, so that no crash can leave one
+	// stored (and confirmed to the pole that sent it) but never sent on.
+	Outbox func(*record.Record) (store.OutboxClass, bool)
 	// Verifier applies the tier table. Required.
 	Verifier *trust.Verifier
 	// StatePath, if set, is where the verifier's state (time floor, replay
@@ -443,11 +449,11 @@ func (n *Node) persist(now time.Time, out *Output) {
 	if len(out.Persist) == 0 {
 		return
 	}
-	if _, err := n.cfg.Store.PutBatch(out.Persist, now); err == nil {
+	if _, err := n.cfg.Store.PutBatchQueued(out.Persist, now, n.cfg.Outbox); err == nil {
 		return
 	}
 	for _, rec := range out.Persist {
-		if _, err := n.cfg.Store.Put(rec, now); err != nil {
+		if _, err := n.cfg.Store.PutBatchQueued([]*record.Record{rec}, now, n.cfg.Outbox); err != nil {
 			n.replica.StoreFailed(rec, err, out)
 		}
 	}

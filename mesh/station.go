@@ -42,6 +42,8 @@ type StationConfig struct {
 	// Chains, if set, is a chain cache shared with the other nodes of this
 	// process (simulations, `cityarray up`; see trust.ChainCache).
 	Chains *trust.ChainCache
+	// Outbox is NodeConfig.Outbox.
+	Outbox func(*record.Record) (store.OutboxClass, bool)
 }
 
 // Station is a node stood up from its files: its identity, verifier,
@@ -85,7 +87,7 @@ func OpenStation(c StationConfig) (*Station, error) {
 		return nil, err
 	}
 	if s.Node, err = NewNode(NodeConfig{ID: s.Identity.ID, Store: s.Store, Verifier: s.Verifier,
-		StatePath: filepath.Join(c.DataDir, TrustStateFile), Clock: c.Clock, Logger: c.Logger, OnEvent: c.OnEvent}); err != nil {
+		StatePath: filepath.Join(c.DataDir, TrustStateFile), Clock: c.Clock, Logger: c.Logger, OnEvent: c.OnEvent, Outbox: c.Outbox}); err != nil {
 		return nil, errors.Join(err, s.Store.Close())
 	}
 	return s, nil

@@ -78,6 +78,10 @@ type Config struct {
 	// the outbox only while the better links are down; by default a
 	// connected link always drains it.
 	Drain func() bool
+	// NodeQueued, if set, says which records the node already put in the
+	// outbox as it stored them (mesh.NodeConfig.Outbox): Offer leaves
+	// those to the pump, which the store wakes.
+	NodeQueued func(*record.Record) bool
 	// DrainEvery is how often a link whose Drain says no asks again
 	// (default DefaultDrainEvery).
 	DrainEvery time.Duration
@@ -381,6 +385,9 @@ func (l *Link) Offer(f mesh.Forward) {
 		return
 	}
 	if class, ok := l.durable(f); ok {
+		if l.cfg.NodeQueued != nil && l.cfg.NodeQueued(r) {
+			return
+		}
 		select {
 		case l.toOutbox <- outboxReq{raw: r.Raw(), class: class}:
 		default:

@@ -34,7 +34,7 @@ func (s *Store) PutRaw(items []RawItem, now time.Time) ([]record.ID, error) {
 			origin: r.Origin, seq: r.Seq, supersedes: r.Supersedes,
 		}
 	}
-	_, err := s.putItems(its, now)
+	_, err := s.putItems(its, now, nil)
 	return ids, err
 }
 

@@ -72,40 +72,11 @@ func (s *Store) EnqueueBatch(class OutboxClass, items [][]byte) (seqs []uint64, 
 	err = s.update(func(t *txn) error {
 		dropped, seqs = 0, seqs[:0]
 		for _, data := range items {
-			acks, tel := t.counter(kOutAcks), t.counter(kOutTel)
-			for acks+tel >= uint64(s.opts.MaxOutbox) {
-				if tel == 0 {
-					return fmt.Errorf("%w: %d acks are waiting, the bound is %d, and acks are never dropped", ErrOutboxFull, acks, s.opts.MaxOutbox)
-				}
-				k, _ := t.outTel.Cursor().First()
-				if k == nil {
-					return fmt.Errorf("%w: the telemetry count is %d but the bucket is empty", ErrCorrupt, tel)
-				}
-				if err := t.outTel.Delete(k); err != nil {
-					return err
-				}
-				tel--
-				dropped++
-				if err := t.setCounter(kOutTel, tel); err != nil {
-					return err
-				}
-				if err := t.addCounter(kOutDropped, 1); err != nil {
-					return err
-				}
-			}
-			seq := t.counter(kOutSeq) + 1
-			if err := t.setCounter(kOutSeq, seq); err != nil {
+			seq, d, err := t.enqueue(class, data, s.opts.MaxOutbox)
+			if err != nil {
 				return err
 			}
-			b, ck := class.bucket(t)
-			var k [8]byte
-			binary.BigEndian.PutUint64(k[:], seq)
-			if err := b.Put(k[:], data); err != nil {
-				return err
-			}
-			if err := t.addCounter(ck, 1); err != nil {
-				return err
-			}
+			dropped += d
 			seqs = append(seqs, seq)
 		}
 		return nil
@@ -215,4 +186,46 @@ func (s *Store) OutboxLen() (acks, telemetry int, err error) {
 		return 0, 0, fmt.Errorf("store: outbox len: %w", err)
 	}
 	return acks, telemetry, nil
+}
+
+// enqueue adds data to the outbox as class within t, first dropping the
+// oldest telemetry while the outbox holds maxOutbox entries (acks are never
+// dropped: a full outbox of acks is ErrOutboxFull). It returns the entry's
+// sequence number and how many telemetry entries it dropped.
+func (t *txn) enqueue(class OutboxClass, data []byte, maxOutbox int) (seq uint64, dropped int, err error) {
+	acks, tel := t.counter(kOutAcks), t.counter(kOutTel)
+	for acks+tel >= uint64(maxOutbox) {
+		if tel == 0 {
+			return 0, 0, fmt.Errorf("%w: %d acks are waiting, the bound is %d, and acks are never dropped", ErrOutboxFull, acks, maxOutbox)
+		}
+		k, _ := t.outTel.Cursor().First()
+		if k == nil {
+			return 0, 0, fmt.Errorf("%w: the telemetry count is %d but the bucket is empty", ErrCorrupt, tel)
+		}
+		if err := t.outTel.Delete(k); err != nil {
+			return 0, 0, err
+		}
+		tel--
+		dropped++
+		if err := t.setCounter(kOutTel, tel); err != nil {
+			return 0, 0, err
+		}
+		if err := t.addCounter(kOutDropped, 1); err != nil {
+			return 0, 0, err
+		}
+	}
+	seq = t.counter(kOutSeq) + 1
+	if err := t.setCounter(kOutSeq, seq); err != nil {
+		return 0, 0, err
+	}
+	b, ck := class.bucket(t)
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], seq)
+	if err := b.Put(k[:], data); err != nil {
+		return 0, 0, err
+	}
+	if err := t.addCounter(ck, 1); err != nil {
+		return 0, 0, err
+	}
+	return seq, dropped, nil
 }

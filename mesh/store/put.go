@@ -34,7 +34,7 @@ func (s *Store) Put(r *record.Record, now time.Time) (added bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("store: put: %w", err)
 	}
-	res, err := s.putItems([]item{it}, now)
+	res, err := s.putItems([]item{it}, now, nil)
 	if err != nil {
 		return false, fmt.Errorf("store: put %s: %w", it.id.Short(), err)
 	}
@@ -46,6 +46,16 @@ func (s *Store) Put(r *record.Record, now time.Time) (added bool, err error) {
 // any record is invalid, expired or does not fit, nothing is stored and the
 // error names the record.
 func (s *Store) PutBatch(rs []*record.Record, now time.Time) ([]bool, error) {
+	return s.PutBatchQueued(rs, now, nil)
+}
+
+// PutBatchQueued is PutBatch that also puts each record it adds and queue
+// names into the outbox (as that class), in the same transaction: a node
+// that forwards what it stores through the outbox (a gateway bridging its
+// poles' acks to the server) can then confirm a record to its sender as
+// soon as it is stored, with no instant at which a crash leaves it stored
+// but not queued. A record already stored is not queued again.
+func (s *Store) PutBatchQueued(rs []*record.Record, now time.Time, queue func(*record.Record) (OutboxClass, bool)) ([]bool, error) {
 	its := make([]item, len(rs))
 	for i, r := range rs {
 		it, err := itemOf(r)
@@ -54,7 +64,20 @@ func (s *Store) PutBatch(rs []*record.Record, now time.Time) ([]bool, error) {
 		}
 		its[i] = it
 	}
-	res, err := s.putItems(its, now)
+	var queued func(t *txn, i int) (bool, error)
+	if queue != nil {
+		queued = func(t *txn, i int) (bool, error) {
+			class, ok := queue(rs[i])
+			if !ok {
+				return false, nil
+			}
+			if _, _, err := t.enqueue(class, its[i].raw, s.opts.MaxOutbox); err != nil {
+				return false, fmt.Errorf("queueing %s: %w", its[i].id.Short(), err)
+			}
+			return true, nil
+		}
+	}
+	res, err := s.putItems(its, now, queued)
 	if err != nil {
 		return nil, fmt.Errorf("store: put batch: %w", err)
 	}
@@ -63,7 +86,10 @@ func (s *Store) PutBatch(rs []*record.Record, now time.Time) ([]bool, error) {
 
 // putItems stores its in one transaction. If they do not fit, it sweeps
 // and tries again, evicting lower tiers this time.
-func (s *Store) putItems(its []item, now time.Time) ([]bool, error) {
+//
+// queued, if set, is called in the transaction for each item added, and
+// says whether it put it in the outbox too.
+func (s *Store) putItems(its []item, now time.Time, queued func(t *txn, i int) (bool, error)) ([]bool, error) {
 	nowMs := now.UnixMilli()
 	for i, it := range its {
 		if it.expires <= nowMs {
@@ -75,8 +101,10 @@ func (s *Store) putItems(its []item, now time.Time) ([]bool, error) {
 		}
 	}
 	added := make([]bool, len(its))
+	anyQueued := false
 	do := func(evict bool) error {
 		return s.update(func(t *txn) error {
+			anyQueued = false
 			fresh := map[record.ID]bool{} // added in this transaction: never evicted by it
 			for i, it := range its {
 				a, err := s.putTx(t, it, nowMs, evict, fresh)
@@ -89,6 +117,13 @@ func (s *Store) putItems(its []item, now time.Time) ([]bool, error) {
 				added[i] = a
 				if a {
 					fresh[it.id] = true
+					if queued != nil {
+						q, err := queued(t, i)
+						if err != nil {
+							return err
+						}
+						anyQueued = anyQueued || q
+					}
 				}
 			}
 			return nil
@@ -103,6 +138,9 @@ func (s *Store) putItems(its []item, now time.Time) ([]bool, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if anyQueued {
+		s.notifyOutbox()
 	}
 	return added, nil
 }

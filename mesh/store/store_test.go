@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"bytes"
 	"errors"
 	"path/filepath"
 	"slices"
@@ -758,5 +759,42 @@ func TestConcurrent(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// TestPutBatchQueued: the records PutBatchQueued adds and its queue names
+// are in the outbox, in the same transaction, as that class; one already
+// stored is not queued again, and those queue leaves out are not queued.
+func TestPutBatchQueued(t *testing.T) {
+	s := openStore(t, testOptions())
+	health := sign(t, spec{Kind: record.KindHealth, Tier: record.TierInformational, Scope: record.DeviceScope("pole-1"), Origin: "pole-1", Seq: 1})
+	tel := sign(t, spec{Kind: record.KindTelemetry, Tier: record.TierInformational, Scope: record.DeviceScope("pole-1"), Origin: "pole-1", Seq: 2})
+	alert := sign(t, spec{Seq: 3})
+	queue := func(r *record.Record) (store.OutboxClass, bool) {
+		switch r.Kind {
+		case record.KindHealth:
+			return store.OutboxAck, true
+		case record.KindTelemetry:
+			return store.OutboxTelemetry, true
+		}
+		return 0, false
+	}
+	added, err := s.PutBatchQueued([]*record.Record{health, tel, alert}, t0, queue)
+	if err != nil || !added[0] || !added[1] || !added[2] {
+		t.Fatalf("PutBatchQueued = %v, %v", added, err)
+	}
+	if acks, telemetry, err := s.OutboxLen(); err != nil || acks != 1 || telemetry != 1 {
+		t.Fatalf("outbox %d acks, %d telemetry, %v; want 1 and 1", acks, telemetry, err)
+	}
+	items, err := s.Peek(10)
+	if err != nil || len(items) != 2 || !bytes.Equal(items[0].Data, health.Raw()) || !bytes.Equal(items[1].Data, tel.Raw()) {
+		t.Fatalf("outbox %v, %v: want the health report then the telemetry", items, err)
+	}
+	// Again: stored already, so nothing is queued twice.
+	if added, err := s.PutBatchQueued([]*record.Record{health, tel}, t0, queue); err != nil || added[0] || added[1] {
+		t.Fatalf("again: %v, %v", added, err)
+	}
+	if acks, telemetry, _ := s.OutboxLen(); acks != 1 || telemetry != 1 {
+		t.Errorf("after a repeat: %d acks, %d telemetry; want 1 and 1", acks, telemetry)
 	}
 }

@@ -24,7 +24,9 @@
 //
 // NotBefore is backdated 5 minutes; a leaf never outlives its city CA.
 // Serials are random 16-byte numbers (top bit clear, so the DER integer is
-// positive); the subject is CN=<id>, O=<city>.
+// positive); the subject is CN=<id>, O=<city> for a leaf, and
+// CN=<city> root or CN=<city> city CA, O=<city> for the authorities (the
+// subject is for people: identity is the URI SAN alone).
 // The city CA signs revocations under its CRLSign usage: a revocation record
 // is this system's CRL.
 //

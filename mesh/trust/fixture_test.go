@@ -75,7 +75,7 @@ var testFixture = sync.OnceValue(func() *fixture {
 	f.ca, err = f.root.newCityCA(t0, seedKey("ca"))
 	must(err)
 	issue := func(ca *CA, id Identity) *node {
-		key := seedKey(string(ca.Cert.Subject.CommonName) + id.String())
+		key := seedKey(ca.Cert.Subject.Organization[0] + id.String()) // the city
 		cert, err := ca.Issue(id, key.Public().(ed25519.PublicKey), t0)
 		must(err)
 		return &node{id: id, key: key, cert: cert, ca: ca}

@@ -179,7 +179,7 @@ func template(id Identity, city string, now time.Time) (*x509.Certificate, error
 	}
 	t := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: id.ID, Organization: []string{city}},
+		Subject:               pkix.Name{CommonName: commonName(id), Organization: []string{city}},
 		NotBefore:             now.Add(-Backdate).UTC(),
 		NotAfter:              now.UTC().AddDate(validityYears(id.Role), 0, 0).UTC(),
 		URIs:                  []*url.URL{id.URI()},
@@ -192,6 +192,22 @@ func template(id Identity, city string, now time.Time) (*x509.Certificate, error
 		t.KeyUsage = x509.KeyUsageDigitalSignature
 	}
 	return t, nil
+}
+
+// commonName is the subject CN of id's certificate: the id, except for
+// the two authorities, which name their city and say which they are, so
+// that the city CA's subject differs from the root's (tools such as
+// OpenSSL take a certificate whose subject is its issuer's for
+// self-signed). The CN is for people reading a certificate; nothing here
+// reads an identity from it (IdentityOf reads the URI SAN).
+func commonName(id Identity) string {
+	switch id.Role {
+	case RoleRoot:
+		return id.ID + " root"
+	case RoleCA:
+		return id.ID + " city CA"
+	}
+	return id.ID
 }
 
 // create signs tmpl with parent's key and parses the result. The leaf's

@@ -46,8 +46,8 @@ func TestPKICertificates(t *testing.T) {
 		cert *x509.Certificate
 		want certSummary
 	}{
-		{"root", f.root.Cert, certSummary{"metropolis", "metropolis", "cityarray://root/metropolis", nb, years(20), true, 1, false, ca, x509.PureEd25519}},
-		{"city CA", f.ca.Cert, certSummary{"metropolis", "metropolis", "cityarray://ca/metropolis", nb, years(10), true, 0, true, ca, x509.PureEd25519}},
+		{"root", f.root.Cert, certSummary{"metropolis root", "metropolis", "cityarray://root/metropolis", nb, years(20), true, 1, false, ca, x509.PureEd25519}},
+		{"city CA", f.ca.Cert, certSummary{"metropolis city CA", "metropolis", "cityarray://ca/metropolis", nb, years(10), true, 0, true, ca, x509.PureEd25519}},
 		{"server", f.server.cert, certSummary{"server-1", "metropolis", "cityarray://server/server-1", nb, years(2), false, -1, false, leaf, x509.PureEd25519}},
 		{"gateway", f.gw1.cert, certSummary{"gw-1", "metropolis", "cityarray://zone/z1/gateway/gw-1", nb, years(2), false, -1, false, leaf, x509.PureEd25519}},
 		{"operator", f.operator.cert, certSummary{"officer-7", "metropolis", "cityarray://operator/officer-7", nb, years(1), false, -1, false, leaf, x509.PureEd25519}},

@@ -2,14 +2,20 @@ package city
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base32"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"html/template"
 	"io"
 	"io/fs"
 	"log/slog"
+	"math/big"
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
@@ -28,6 +34,7 @@ import (
 	"github.com/cityarray/cityarray/hal/audio/audiotest"
 	simpanel "github.com/cityarray/cityarray/hal/display/sim"
 	"github.com/cityarray/cityarray/mesh"
+	"github.com/cityarray/cityarray/mesh/atomicfile"
 	"github.com/cityarray/cityarray/mesh/clock"
 	"github.com/cityarray/cityarray/mesh/gossip"
 	"github.com/cityarray/cityarray/mesh/record"
@@ -266,8 +273,16 @@ func (c *UpCity) start(ctx context.Context, cfg UpConfig) error {
 		gc := gateway.DefaultConfig()
 		gc.DataDir = filepath.Join(c.dir, "gw-"+z)
 		gc.PKI.Dir, gc.PKI.GatewayID = pkiDir, "gw-"+z
-		gc.MQTT.Listen, gc.HTTP.Listen = "127.0.0.1:0", "127.0.0.1:0"
+		gc.MQTT.Listen, gc.HTTP.Listen, gc.Operators.Listen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 		gc.Server.Brokers = []string{"tls://" + l.MQTTAddr().String()}
+		// The operators' page (no accounts: the demo makes none) with a
+		// web certificate for browsers, which take neither the gateway's
+		// Ed25519 city certificate nor its cityarray:// name; self-signed
+		// for the demo.
+		gc.Operators.WebCert, gc.Operators.WebKey = filepath.Join(c.dir, "gw-"+z+"-web.pem"), filepath.Join(c.dir, "gw-"+z+"-web.key")
+		if err := demoWebCert(gc.Operators.WebCert, gc.Operators.WebKey, now); err != nil {
+			return fmt.Errorf("city: up: gw-%s's web certificate: %w", z, err)
+		}
 		if c.keyring != "" {
 			gc.Gossip = gossip.FileConfig{Enabled: true, Bind: "127.0.0.1:0", KeyringFile: c.keyring, Peers: []string{serverGossip}}
 		}
@@ -358,6 +373,12 @@ func cityMemberlist(poles int) *memberlist.Config {
 	mc.GossipInterval *= scale // 200 ms
 	mc.TCPTimeout *= scale     // 10 s
 	mc.SuspicionMult = 6       // 4
+	// A member's meta (its certificate) fills a gossip packet, so the
+	// full membership spreads by push/pull, which memberlist slows
+	// further as the city grows (×5 at 500): from 30 s, that leaves a
+	// new mesh's poles knowing a fifth of it for minutes, and a pole few
+	// know hears little. 5 s lets it converge in about a minute.
+	mc.PushPullInterval = 5 * time.Second
 	return mc
 }
 
@@ -409,6 +430,9 @@ func (c *UpCity) StartGateway(i int) error {
 	ug.cfg.MQTT.Listen = strings.TrimPrefix(g.BrokerURL(), "tls://")
 	if u := g.HealthURL(); u != "" {
 		ug.cfg.HTTP.Listen = strings.TrimSuffix(strings.TrimPrefix(u, "http://"), "/")
+	}
+	if u := g.OperatorURL(); u != "" {
+		ug.cfg.Operators.Listen = strings.TrimPrefix(u, "https://")
 	}
 	if a := g.GossipAddr(); a != "" {
 		ug.cfg.Gossip.Bind = a
@@ -605,6 +629,17 @@ func (c *UpCity) Describe(w io.Writer) {
 	for _, g := range gws {
 		fmt.Fprintf(w, "  gateway %-8s poles connect to %s; zone health %s\n", g.Identity().ID, g.BrokerURL(), g.HealthURL())
 	}
+	ops := false
+	for _, g := range gws {
+		if u := g.OperatorURL(); u != "" {
+			fmt.Fprintf(w, "  gateway %-8s operators' page %s/\n", g.Identity().ID, u)
+			ops = true
+		}
+	}
+	if ops {
+		fmt.Fprintf(w, "    (your browser will warn: the demo's web certificate for that page is self-signed, gw-*-web.pem in the files below;\n")
+		fmt.Fprintf(w, "    the demo makes no gateway operator accounts, so its forms refuse every login)\n")
+	}
 	fmt.Fprintf(w, "\n  demo admin:  user %s, one-time password %q\n", c.Admin.ID, c.Admin.Password)
 	fmt.Fprintf(w, "               TOTP secret %s (add it to an authenticator app; log in with the code after next)\n", c.Admin.Secret)
 	conn := fmt.Sprintf("--server %s --ca %s", c.Server.HTTPURL(), c.Server.WebCAFile)
@@ -620,6 +655,43 @@ func (c *UpCity) Describe(w io.Writer) {
 	}
 	fmt.Fprintf(w, "Zone health in the terminal:\n  cityarray mesh status %s --watch\n", strings.Join(flags, " "))
 	fmt.Fprintf(w, "\nFiles: %s. Stop with Ctrl-C.\n", c.dir)
+}
+
+// demoWebCert writes a throw-away web certificate for a demo gateway's
+// operators' page: ECDSA P-256, self-signed, for 127.0.0.1 and localhost,
+// valid 30 days from now; the key (mode 0600) to keyPath.
+func demoWebCert(certPath, keyPath string, now time.Time) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: "localhost", Organization: []string{"CITYARRAY demo gateway (self-signed)"}},
+		NotBefore:             now.Add(-5 * time.Minute),
+		NotAfter:              now.Add(30 * 24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return err
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600, true); err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644, true)
 }
 
 // randomPassword is a one-time password for the demo admin: four random

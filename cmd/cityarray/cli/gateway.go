@@ -41,6 +41,9 @@ func newGatewayCmd(e *env) *cobra.Command {
 			if check {
 				_, err := trust.LoadNode(trust.NodeFiles{RootCert: cfg.PKI.RootCert, Cert: cfg.PKI.Cert, Key: cfg.PKI.Key,
 					Field: func(f string) string { return "pki." + f }}, trust.RoleGateway, cfg.PKI.GatewayID, time.Now())
+				if _, werr := cfg.LoadWebCertificate(time.Now()); werr != nil {
+					err = errors.Join(err, werr)
+				}
 				if err != nil {
 					return exitError{code: 1, msg: "configuration problems:\n  " + err.Error()}
 				}

@@ -159,3 +159,31 @@ operators: {listen: "127.0.0.1:0"}
 	runWith(t, nil, append(gw, "send", "--scope", "city", "--text", "en=Nope")...).fails(t, "a gateway's Advisory is for its own zone")
 	runWith(t, nil, "alert", "--gateway", g.OperatorURL(), "--user", "olly", "send", "--text", "en=Nope").fails(t, "--ca FILE is required")
 }
+
+// TestGatewayCheckConfigWebCert: --check-config passes a gateway with its
+// PKI, and names a web certificate whose file is missing.
+func TestGatewayCheckConfigWebCert(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	if _, err := trust.InitDir(filepath.Join(dir, "pki"), "testville", now.Add(-time.Hour), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := trust.IssueInDir(filepath.Join(dir, "pki"), trust.Identity{Role: trust.RoleGateway, ID: "gw-z1", Zone: "z1"}, now.Add(-time.Hour), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	base := `data_dir: data
+pki: {dir: pki, gateway_id: gw-z1}
+mqtt: {listen: "127.0.0.1:0"}
+server: {brokers: ["tls://127.0.0.1:1"]}
+http: {listen: ""}
+`
+	good, bad := filepath.Join(dir, "good.yaml"), filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(good, []byte(base), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte(base+"operators: {listen: \"127.0.0.1:0\", web_cert: web.pem, web_key: web.key}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	runWith(t, nil, "gateway", "--check-config", "--config", good).ok(t)
+	runWith(t, nil, "gateway", "--check-config", "--config", bad).fails(t, "web_cert")
+}

@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
 
 	"github.com/cityarray/cityarray/edge"
 	"github.com/cityarray/cityarray/gateway"
@@ -40,6 +42,7 @@ import (
 	"github.com/cityarray/cityarray/mesh/record"
 	"github.com/cityarray/cityarray/mesh/trust"
 	"github.com/cityarray/cityarray/server"
+	"github.com/cityarray/cityarray/server/auth"
 )
 
 // UpConfig configures Up.
@@ -81,9 +84,10 @@ type UpConfig struct {
 // configuration, pinned to the ports it first got, so that its poles find
 // it again.
 type upGateway struct {
-	cfg gateway.Config
-	g   *gateway.Gateway
-	u   *unit
+	cfg      gateway.Config
+	g        *gateway.Gateway
+	u        *unit
+	operator *Person // the demo operator account (nil: kept from a run before)
 }
 
 // upPole is a pole and what starting it again takes.
@@ -275,8 +279,8 @@ func (c *UpCity) start(ctx context.Context, cfg UpConfig) error {
 		gc.PKI.Dir, gc.PKI.GatewayID = pkiDir, "gw-"+z
 		gc.MQTT.Listen, gc.HTTP.Listen, gc.Operators.Listen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 		gc.Server.Brokers = []string{"tls://" + l.MQTTAddr().String()}
-		// The operators' page (no accounts: the demo makes none) with a
-		// web certificate for browsers, which take neither the gateway's
+		// The operators' page, with a demo operator account, and a web
+		// certificate for browsers, which take neither the gateway's
 		// Ed25519 city certificate nor its cityarray:// name; self-signed
 		// for the demo.
 		gc.Operators.WebCert, gc.Operators.WebKey = filepath.Join(c.dir, "gw-"+z+"-web.pem"), filepath.Join(c.dir, "gw-"+z+"-web.key")
@@ -286,7 +290,11 @@ func (c *UpCity) start(ctx context.Context, cfg UpConfig) error {
 		if c.keyring != "" {
 			gc.Gossip = gossip.FileConfig{Enabled: true, Bind: "127.0.0.1:0", KeyringFile: c.keyring, Peers: []string{serverGossip}}
 		}
-		c.gws = append(c.gws, &upGateway{cfg: gc})
+		op, err := c.demoOperator(gc, z)
+		if err != nil {
+			return fmt.Errorf("city: up: gw-%s's demo operator: %w", z, err)
+		}
+		c.gws = append(c.gws, &upGateway{cfg: gc, operator: op})
 		if err := c.StartGateway(len(c.gws) - 1); err != nil {
 			return err
 		}
@@ -630,15 +638,21 @@ func (c *UpCity) Describe(w io.Writer) {
 		fmt.Fprintf(w, "  gateway %-8s poles connect to %s; zone health %s\n", g.Identity().ID, g.BrokerURL(), g.HealthURL())
 	}
 	ops := false
-	for _, g := range gws {
+	for i, g := range gws {
+		if g == nil {
+			continue
+		}
 		if u := g.OperatorURL(); u != "" {
 			fmt.Fprintf(w, "  gateway %-8s operators' page %s/\n", g.Identity().ID, u)
+			if op := c.gws[i].operator; op != nil {
+				fmt.Fprintf(w, "                   operator: user %s, password %q, TOTP secret %s\n", op.ID, op.Password, op.Secret)
+			}
 			ops = true
 		}
 	}
 	if ops {
 		fmt.Fprintf(w, "    (your browser will warn: the demo's web certificate for that page is self-signed, gw-*-web.pem in the files below;\n")
-		fmt.Fprintf(w, "    the demo makes no gateway operator accounts, so its forms refuse every login)\n")
+		fmt.Fprintf(w, "    an operator issues Advisories there, or: cityarray alert --gateway URL --ca <files>/pki/root.pem --user operator send ...)\n")
 	}
 	fmt.Fprintf(w, "\n  demo admin:  user %s, one-time password %q\n", c.Admin.ID, c.Admin.Password)
 	fmt.Fprintf(w, "               TOTP secret %s (add it to an authenticator app; log in with the code after next)\n", c.Admin.Secret)
@@ -655,6 +669,39 @@ func (c *UpCity) Describe(w io.Writer) {
 	}
 	fmt.Fprintf(w, "Zone health in the terminal:\n  cityarray mesh status %s --watch\n", strings.Join(flags, " "))
 	fmt.Fprintf(w, "\nFiles: %s. Stop with Ctrl-C.\n", c.dir)
+}
+
+// demoOperator makes gateway gc's operator account "operator" (its
+// administrator, who may issue advisories) with a random password and a
+// TOTP secret, as `cityarray gateway operator init` does at a console. It
+// returns nil if the gateway has accounts already (--keep of a city run
+// before: they are as they were).
+func (c *UpCity) demoOperator(gc gateway.Config, zone string) (*Person, error) {
+	ops, err := gateway.OpenOperators(gc.DataDir, zone, c.clock, c.cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	defer ops.Close()
+	code, err := ops.Init("operator", "Demo operator")
+	if errors.Is(err, auth.ErrAlreadyInitialised) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	en, err := ops.StartSetup("operator", code)
+	if err != nil {
+		return nil, err
+	}
+	p := &Person{ID: "operator", Password: randomPassword(), Secret: en.Secret, Role: auth.RoleAdmin}
+	totpCode, err := totp.GenerateCodeCustom(p.Secret, c.clock.Now(), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := ops.FinishSetup("operator", code, p.Password, totpCode); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // demoWebCert writes a throw-away web certificate for a demo gateway's

@@ -2,6 +2,7 @@ package city
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
 	"net/http"
 	"net/url"
@@ -96,5 +97,42 @@ func TestUp(t *testing.T) {
 	closed = true
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("Close took %v", d)
+	}
+}
+
+// TestUpDemoOperator: each demo gateway has an operator account whose
+// printed password and TOTP secret issue an Advisory through the
+// gateway's operator API.
+func TestUpDemoOperator(t *testing.T) {
+	c, err := Up(context.Background(), UpConfig{Poles: 2, Zones: 1, Listen: "127.0.0.1:0", FastLogins: true, NoSpeech: true, NoGossip: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	op := c.gws[0].operator
+	if op == nil || op.ID != "operator" || len(op.Password) < 12 || op.Secret == "" {
+		t.Fatalf("demo operator %+v", op)
+	}
+	var described strings.Builder
+	c.Describe(&described)
+	if !strings.Contains(described.String(), op.Password) || !strings.Contains(described.String(), op.Secret) {
+		t.Errorf("Describe does not print the operator's password and secret:\n%s", described.String())
+	}
+	code, err := c.Server.Code(op.Secret) // a step after the one setup used
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := `{"user":"operator","password":"` + op.Password + `","totp_code":"` + code + `","texts":{"en":{"short":"Demo advisory"}},` +
+		`"lifetime":"1h","severity":"Moderate","urgency":"Expected","certainty":"Likely","category":"Safety"}`
+	// The test checks the account, not the certificate (the CLI's tests do).
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	resp, err := client.Post(c.Gateways()[0].OperatorURL()+"/api/advisories", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("advisory by the demo operator: %d %s", resp.StatusCode, b)
 	}
 }

@@ -128,17 +128,27 @@ func (g *Gateway) operatorAdvisory(r *http.Request, req *AdvisoryRequest) (*reco
 	// spend a one-time code.
 	unsigned, err := g.advisory(&record.Alert{Texts: req.Texts, Severity: req.Severity, Urgency: req.Urgency,
 		Certainty: req.Certainty, Category: req.Category}, lifetime)
+	rec, err := g.issueFor(r, req.User, req.Password, req.TOTPCode, unsigned, err)
 	if err != nil {
-		return nil, refuse(http.StatusBadRequest, err)
+		return nil, err
 	}
-	if err := g.authorizeOperator(r, req.User, req.Password, req.TOTPCode); err != nil {
+	g.log.Warn("advisory issued by a local operator", "operator", req.User, "record", rec.ID().Short(), "expires", rec.Expires, "path", r.URL.Path)
+	return rec, nil
+}
+
+// issueFor signs unsigned (built with the error buildErr) once user's
+// credentials pass; its errors are refusals.
+func (g *Gateway) issueFor(r *http.Request, user, password, code string, unsigned *record.Record, buildErr error) (*record.Record, error) {
+	if buildErr != nil {
+		return nil, refuse(http.StatusBadRequest, buildErr)
+	}
+	if err := g.authorizeOperator(r, user, password, code); err != nil {
 		return nil, err
 	}
 	rec, err := g.issue(r.Context(), unsigned)
 	if err != nil {
 		return nil, refuse(http.StatusBadRequest, err)
 	}
-	g.log.Warn("advisory issued by a local operator", "operator", req.User, "record", rec.ID().Short(), "expires", rec.Expires, "path", r.URL.Path)
 	return rec, nil
 }
 
@@ -154,15 +164,9 @@ func (g *Gateway) operatorCancel(r *http.Request, req *CancelRequest) (*record.R
 		ids[i] = id
 	}
 	unsigned, err := g.cancel(ids, req.Reason)
+	rec, err := g.issueFor(r, req.User, req.Password, req.TOTPCode, unsigned, err)
 	if err != nil {
-		return nil, refuse(http.StatusBadRequest, err)
-	}
-	if err := g.authorizeOperator(r, req.User, req.Password, req.TOTPCode); err != nil {
 		return nil, err
-	}
-	rec, err := g.issue(r.Context(), unsigned)
-	if err != nil {
-		return nil, refuse(http.StatusBadRequest, err)
 	}
 	g.log.Warn("advisories cancelled by a local operator", "operator", req.User, "record", rec.ID().Short(), "cancelled", len(ids), "path", r.URL.Path)
 	return rec, nil

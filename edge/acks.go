@@ -80,11 +80,24 @@ func NewAcker(device string, kidSigner, chainSigner record.Signer, pub Publisher
 	return a, nil
 }
 
-// Sent reports whether the pole has acked rec in state.
+// Sent reports whether the pole has acked rec in state; received counts
+// as sent once any state of rec is (every state implies it).
 func (a *Acker) Sent(rec record.ID, state record.AckState) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.sent[ackKey{rec, state}]
+	return a.sentLocked(ackKey{rec, state})
+}
+
+func (a *Acker) sentLocked(k ackKey) bool {
+	if k.state != record.AckReceived {
+		return a.sent[k]
+	}
+	for st := record.AckReceived; st <= record.AckFailed; st++ {
+		if a.sent[ackKey{k.rec, st}] {
+			return true
+		}
+	}
+	return false
 }
 
 // nextSeq returns the next sequence number: one above the last, so that
@@ -116,17 +129,27 @@ type AckRequest struct {
 }
 
 // AckAll is Ack of several at once: one outbox transaction and one batch
-// for the node, so that the "received" and "displayed" acks of a new
-// alert, which come together, cost one disk flush each way, not two. It
+// for the node, so that the acks of one moment cost one disk flush each
+// way. A "received" with another state of the same record is left out
+// (each state implies it). It
 // returns how many it sent (those not sent before); on an error none is
 // counted as sent, and the next attempt sends them.
 func (a *Acker) AckAll(ctx context.Context, reqs []AckRequest, now time.Time) (int, error) {
 	var keys []ackKey
 	var recs []*record.Record
+	// A "received" that comes with another state of its record says
+	// nothing that state does not (each implies it): left out, it halves
+	// the acks of an alert shown as it arrives, on every hop.
+	implied := map[record.ID]bool{}
+	for _, q := range reqs {
+		if q.State != record.AckReceived {
+			implied[q.Record] = true
+		}
+	}
 	a.mu.Lock()
 	for _, q := range reqs {
 		k := ackKey{q.Record, q.State}
-		if a.sent[k] {
+		if a.sentLocked(k) || (q.State == record.AckReceived && implied[q.Record]) {
 			continue
 		}
 		a.sent[k] = true // claimed: a concurrent Ack of the same key sends nothing

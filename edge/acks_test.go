@@ -81,3 +81,34 @@ func TestAcker(t *testing.T) {
 		}
 	}
 }
+
+// TestAckAllReceivedImplied: "received" with another state of the same
+// record in one AckAll is left out (each state implies it), and counts as
+// sent; alone, it is sent.
+func TestAckAllReceivedImplied(t *testing.T) {
+	ctx := context.Background()
+	clk := clocktest.New(t0)
+	c := testCity()
+	node, st, stop := runNode(t, t.TempDir(), clk)
+	defer stop()
+	a, err := NewAcker("pole-1", c.pole.kidSign, c.pole.chainSign, node, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown, queued := record.IDOf([]byte("shown at once")), record.IDOf([]byte("queued behind it"))
+	n, err := a.AckAll(ctx, []AckRequest{{Record: shown, State: record.AckReceived}, {Record: shown, State: record.AckDisplayed},
+		{Record: queued, State: record.AckReceived}}, clk.Now())
+	if err != nil || n != 2 {
+		t.Fatalf("AckAll = %d, %v; want 2 (displayed for the one shown, received for the other)", n, err)
+	}
+	if !a.Sent(shown, record.AckReceived) || !a.Sent(queued, record.AckReceived) || a.Sent(queued, record.AckDisplayed) {
+		t.Error("Sent does not say received for both and displayed for the shown one only")
+	}
+	es, err := st.ByKind(record.KindAck)
+	if err != nil || len(es) != 2 {
+		t.Fatalf("%d acks stored, %v; want 2", len(es), err)
+	}
+	if n, err := a.AckAll(ctx, []AckRequest{{Record: shown, State: record.AckReceived}}, clk.Now()); err != nil || n != 0 {
+		t.Errorf("received after displayed: sent %d, %v; want none", n, err)
+	}
+}

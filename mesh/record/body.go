@@ -265,7 +265,9 @@ func (*Cancel) kind() Kind { return KindCancel }
 
 func (c *Cancel) validate() error { return validateFree("reason", c.Reason, maxReason) }
 
-// AckState is what a device reports about a record.
+// AckState is what a device reports about a record. Every state implies
+// AckReceived: a device that shows (or fails to show) a record as it
+// receives it sends that state alone.
 type AckState uint8
 
 // Ack states.

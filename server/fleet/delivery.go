@@ -37,7 +37,14 @@ type ackState struct {
 	Reason string   `json:"reason,omitempty"`
 }
 
-func (s *ackState) has(st record.AckState) bool { return s != nil && s.Flags&(1<<st) != 0 }
+// has reports whether the device acked st. Every state implies received
+// (a pole sends "displayed" alone for an alert it shows at once).
+func (s *ackState) has(st record.AckState) bool {
+	if st == record.AckReceived {
+		return s != nil && s.Flags != 0
+	}
+	return s != nil && s.Flags&(1<<st) != 0
+}
 
 func (s *ackState) add(a *record.Ack) {
 	if a.State < record.AckReceived || a.State > record.AckFailed {
@@ -154,7 +161,7 @@ type DeliveryStatus struct {
 
 	InScope   int `json:"in_scope"`
 	Reached   int `json:"reached"` // any ack
-	Received  int `json:"received"`
+	Received  int `json:"received"` // any ack: every state implies received
 	Displayed int `json:"displayed"`
 	Played    int `json:"played"`
 	Failed    int `json:"failed"`

@@ -107,7 +107,8 @@ func TestDelivery(t *testing.T) {
 					dev(7).ack(t, r0, record.AckDisplayed, "", at), // z2: out of scope
 				}
 			},
-			want: fleet.DeliveryStatus{InScope: 6, Reached: 4, Received: 2, Displayed: 2, Played: 1, Failed: 2, OutOfScope: 1,
+			// Every state implies received: all four that acked.
+			want: fleet.DeliveryStatus{InScope: 6, Reached: 4, Received: 4, Displayed: 2, Played: 1, Failed: 2, OutOfScope: 1,
 				States: map[fleet.DeliveryState]int{fleet.NotReached: 2, fleet.Received: 1, fleet.Displayed: 2, fleet.Failed: 1}},
 			state: map[string]fleet.DeliveryState{"pole-000": fleet.Displayed, "pole-001": fleet.Received, "pole-002": fleet.Failed, "pole-003": fleet.Displayed},
 		},
@@ -126,7 +127,7 @@ func TestDelivery(t *testing.T) {
 					dev(4).ack(t, r1, record.AckFailed, "watchdog reset", at.Add(time.Minute)),
 				}
 			},
-			want:  fleet.DeliveryStatus{InScope: 1, Reached: 1, Displayed: 1, Failed: 1, States: map[fleet.DeliveryState]int{fleet.NotReached: 0, fleet.Received: 0, fleet.Displayed: 0, fleet.Failed: 1}},
+			want:  fleet.DeliveryStatus{InScope: 1, Reached: 1, Received: 1, Displayed: 1, Failed: 1, States: map[fleet.DeliveryState]int{fleet.NotReached: 0, fleet.Received: 0, fleet.Displayed: 0, fleet.Failed: 1}},
 			state: map[string]fleet.DeliveryState{"pole-004": fleet.Failed},
 		},
 	} {

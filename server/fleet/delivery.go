@@ -160,7 +160,7 @@ type DeliveryStatus struct {
 	Records     int          `json:"records"`
 
 	InScope   int `json:"in_scope"`
-	Reached   int `json:"reached"` // any ack
+	Reached   int `json:"reached"`  // any ack
 	Received  int `json:"received"` // any ack: every state implies received
 	Displayed int `json:"displayed"`
 	Played    int `json:"played"`

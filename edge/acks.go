@@ -29,11 +29,13 @@ type ackKey struct {
 
 // Acker signs the pole's own records (acks, health reports) with its
 // device key, puts them in the store's outbox for the uplinks (acks never
-// dropped, health as telemetry) and then hands them to the node, which
-// stores them and offers them to the gossip neighbours. The outbox entry
-// is written first, in its own fsync'd transaction, so that a power cut at
-// any instant cannot leave an ack stored but never sent (the uplinks are
-// told to leave these kinds out of what the node offers them: OwnUplink).
+// dropped, health as telemetry) and hands them to the node, which stores
+// them and offers them to the gossip neighbours. The node puts them in the
+// outbox in the transaction that stores them (NodeQueues, OwnOutbox: the
+// pole's way), or the acker writes the outbox entry first, in its own
+// fsync'd transaction; either way a power cut at any instant cannot leave
+// an ack stored but never sent (the uplinks are told to leave these kinds
+// out of what the node offers them: OwnUplink).
 // It sends each (record, state) ack once: the ones already sent are read
 // back from the store at start, so a restart does not repeat them (an ack
 // whose outbox entry was written just before a power cut is sent anyway,
@@ -44,6 +46,12 @@ type Acker struct {
 	signer record.Signer // kid only: acks must fit one packet
 	chain  record.Signer // with the chain: health reports, so that upstream learns the certificate
 	pub    Publisher
+
+	// NodeQueues says that the node puts the pole's acks and health
+	// reports in the outbox itself, in the transaction that stores them
+	// (mesh.NodeConfig.Outbox = OwnOutbox): one commit where two were.
+	// Otherwise the acker queues them first, in a transaction of its own.
+	NodeQueues bool
 
 	mu   sync.Mutex
 	sent map[ackKey]bool
@@ -173,8 +181,10 @@ func (a *Acker) AckAll(ctx context.Context, reqs []AckRequest, now time.Time) (i
 			}
 			recs[i], raws[i] = signed, signed.Raw()
 		}
-		if _, err := a.st.EnqueueBatch(store.OutboxAck, raws); err != nil {
-			return err
+		if !a.NodeQueues {
+			if _, err := a.st.EnqueueBatch(store.OutboxAck, raws); err != nil {
+				return err
+			}
 		}
 		return a.pub.PublishAll(ctx, recs)
 	}()
@@ -202,13 +212,33 @@ func (a *Acker) Health(ctx context.Context, h *record.Health, now time.Time, eve
 	if err != nil {
 		return fmt.Errorf("edge: health: %w", err)
 	}
-	if _, err := a.st.Enqueue(store.OutboxTelemetry, signed.Raw()); err != nil {
-		return fmt.Errorf("edge: health: %w", err)
+	if !a.NodeQueues {
+		if _, err := a.st.Enqueue(store.OutboxTelemetry, signed.Raw()); err != nil {
+			return fmt.Errorf("edge: health: %w", err)
+		}
 	}
 	if err := a.pub.PublishAll(ctx, []*record.Record{signed}); err != nil {
 		return fmt.Errorf("edge: health: %w", err)
 	}
 	return nil
+}
+
+// OwnOutbox returns the node's outbox policy for device (mesh.NodeConfig
+// .Outbox, with Acker.NodeQueues): its own acks (never dropped) and
+// health reports (telemetry) go into the outbox as they are stored, in the
+// same transaction, so a power cut leaves both or neither.
+func OwnOutbox(device string) func(*record.Record) (store.OutboxClass, bool) {
+	return func(r *record.Record) (store.OutboxClass, bool) {
+		switch {
+		case r.Origin != device:
+			return 0, false
+		case r.Kind == record.KindAck:
+			return store.OutboxAck, true
+		case r.Kind == record.KindHealth:
+			return store.OutboxTelemetry, true
+		}
+		return 0, false
+	}
 }
 
 // OwnUplink is the uplinks' policy for what the node offers them: the

@@ -153,7 +153,7 @@ func (p *Pole) open() error {
 		PKI: trust.NodeFiles{RootCert: p.cfg.PKI.RootCert, Cert: p.cfg.PKI.Cert, Key: p.cfg.PKI.Key,
 			Field: func(f string) string { return "pki." + f }},
 		TrustedClock: p.cfg.PKI.TrustedClock, DataDir: p.cfg.DataDir, Clock: p.clock, Logger: p.opts.Logger, OnEvent: p.onEvent,
-		Chains: p.opts.Chains})
+		Chains: p.opts.Chains, Outbox: OwnOutbox(p.cfg.PKI.DeviceID)})
 	if err != nil {
 		return fmt.Errorf("edge: %w", err)
 	}
@@ -164,6 +164,7 @@ func (p *Pole) open() error {
 	if p.acker, err = NewAcker(p.ident.ID, kid, withChain, p.node, p.store); err != nil {
 		return err
 	}
+	p.acker.NodeQueues = true // OwnOutbox
 	if err := p.openLinks(node); err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/cityarray/cityarray/hal/audio"
@@ -134,11 +135,11 @@ func (p *Pole) speak(ctx context.Context, plays <-chan playReq, done chan<- play
 // play sounds one request: the tier's tone, then each language's speech
 // (waiting a little for speech still being prepared).
 func (p *Pole) play(ctx context.Context, r playReq) error {
-	tone, err := p.tone(r.item.Tier)
+	tone, err := scaledTone(r.item.Tier, r.volume)
 	if err != nil {
 		return fmt.Errorf("tone: %w", err)
 	}
-	if err := p.player.Play(ctx, scaled(tone, r.volume)); err != nil {
+	if err := p.player.Play(ctx, tone); err != nil {
 		return fmt.Errorf("speaker: %w", err)
 	}
 	if p.speech == nil {
@@ -169,10 +170,25 @@ func (p *Pole) afterPlay(d playDone, acks chan<- []AckRequest) {
 	p.ack(acks, AckRequest{Record: d.rec, State: record.AckPlayed})
 }
 
-// tone returns the tier's attention tone (synthesised once per process).
-func (p *Pole) tone(tier record.Tier) (*audio.Clip, error) {
-	return audio.Tone(int(tier), 22050)
+// scaledTone returns the tier's attention tone at volume percent, made
+// once per process for each (a tone is seconds of samples: scaling it for
+// every alert on every pole of a simulated city cost more than its
+// signature checks). Players only read it.
+func scaledTone(tier record.Tier, volume int) (*audio.Clip, error) {
+	key := [2]int{int(tier), min(volume, 100)}
+	if c, ok := scaledTones.Load(key); ok {
+		return c.(*audio.Clip), nil
+	}
+	tone, err := audio.Tone(int(tier), 22050)
+	if err != nil {
+		return nil, err
+	}
+	c, _ := scaledTones.LoadOrStore(key, scaled(tone, volume))
+	return c.(*audio.Clip), nil
 }
+
+// scaledTones holds scaledTone's clips by tier and volume.
+var scaledTones sync.Map
 
 // scaled returns c at volume percent (c itself at 100 or more).
 func scaled(c *audio.Clip, volume int) *audio.Clip {

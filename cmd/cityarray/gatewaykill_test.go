@@ -90,7 +90,8 @@ http: {listen: ""}
 	}
 	defer st.Store.Close()
 	link, err := mqttlink.New(mqttlink.Config{Node: st.Node, Brokers: []string{"tls://" + gwAddr}, Certificate: st.Files.TLS, Verifier: st.Verifier,
-		BrokerRoles: []trust.Role{trust.RoleGateway}, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, ReceiptTimeout: 2 * time.Second})
+		BrokerRoles: []trust.Role{trust.RoleGateway}, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, ReceiptTimeout: 2 * time.Second,
+		ConnectTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +107,16 @@ http: {listen: ""}
 	for round := range 4 {
 		gw := start()
 		waitUntil(t, 30*time.Second, "the pole on the gateway", link.Connected)
-		for range 25 {
+		// The power cut comes after a seeded number of the round's acks,
+		// while the rest are on their way: at a different instant of the
+		// gateway's work each round, the same each run.
+		cutAfter := rng.IntN(25)
+		for i := range 25 {
+			if i == cutAfter {
+				if err := gw.Process.Signal(syscall.SIGKILL); err != nil {
+					t.Fatal(err)
+				}
+			}
 			seq++
 			r, err := record.Sign(&record.Record{Kind: record.KindAck, Tier: record.TierInformational, Scope: record.DeviceScope("pole-1"),
 				Issued: time.Now().UTC().Truncate(time.Millisecond), Expires: time.Now().Add(time.Hour), Origin: "pole-1", Seq: seq,
@@ -119,10 +129,6 @@ http: {listen: ""}
 				t.Fatal(err)
 			}
 			acks = append(acks, r.ID())
-		}
-		time.Sleep(time.Duration(rng.IntN(150)) * time.Millisecond) // the power cut comes at a random instant, not a synchronisation
-		if err := gw.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
 		}
 		gw.Wait()
 		t.Logf("round %d: killed the gateway with %d acks made", round+1, len(acks))
@@ -142,13 +148,19 @@ http: {listen: ""}
 	})
 }
 
+// waitUntil looks at cond every 20 ms until it holds, failing the test
+// after timeout.
 func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
 	for !cond() {
-		if time.Now().After(deadline) {
+		select {
+		case <-deadline.C:
 			t.Fatalf("timed out waiting for %s", what)
+		case <-tick.C:
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

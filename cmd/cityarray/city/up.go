@@ -652,7 +652,8 @@ func (c *UpCity) Describe(w io.Writer) {
 	}
 	if ops {
 		fmt.Fprintf(w, "    (your browser will warn: the demo's web certificate for that page is self-signed, gw-*-web.pem in the files below;\n")
-		fmt.Fprintf(w, "    an operator issues Advisories there, or: cityarray alert --gateway URL --ca <files>/pki/root.pem --user operator send ...)\n")
+		fmt.Fprintf(w, "    an operator issues Advisories there, or: cityarray alert --gateway URL --ca %s --user operator send --text en=...)\n",
+			filepath.Join(c.dir, "pki", trust.RootCertFile))
 	}
 	fmt.Fprintf(w, "\n  demo admin:  user %s, one-time password %q\n", c.Admin.ID, c.Admin.Password)
 	fmt.Fprintf(w, "               TOTP secret %s (add it to an authenticator app; log in with the code after next)\n", c.Admin.Secret)

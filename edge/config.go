@@ -226,20 +226,8 @@ func (c *Config) Validate() error {
 			bad(f.field, "required: %s", f.what)
 		}
 	}
-	for name, urls := range map[string][]string{"uplink.gateways": c.Uplink.Gateways, "uplink.cellular": c.Uplink.Cellular} {
-		for i, u := range urls {
-			if err := yamlconf.BrokerURL(u); err != nil {
-				bad(fmt.Sprintf("%s[%d]", name, i), "%v", err)
-			}
-		}
-	}
-	if c.Uplink.CellularInterface != "" {
-		if err := yamlconf.InterfaceName(c.Uplink.CellularInterface); err != nil {
-			bad("uplink.cellular_interface", "%v", err)
-		} else if len(c.Uplink.Cellular) == 0 {
-			bad("uplink.cellular_interface", "set, but uplink.cellular names no broker")
-		}
-	}
+	yamlconf.Uplinks{PrimaryField: "uplink.gateways", CellularField: "uplink.cellular", InterfaceField: "uplink.cellular_interface",
+		Primary: c.Uplink.Gateways, Cellular: c.Uplink.Cellular, Interface: c.Uplink.CellularInterface}.Problems(bad)
 	es = append(es, c.Gossip.Problems("gossip", c.sources)...)
 	if len(c.Uplink.Gateways) == 0 && len(c.Uplink.Cellular) == 0 && !c.Gossip.Enabled {
 		bad("uplink.gateways", "the pole has no link at all: name a gateway, a cellular broker or enable gossip")

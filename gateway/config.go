@@ -194,20 +194,8 @@ func (c *Config) Validate() error {
 	if len(c.Server.Brokers) == 0 {
 		bad("server.brokers", "required: the control server's MQTT address, tls://host:port")
 	}
-	for name, urls := range map[string][]string{"server.brokers": c.Server.Brokers, "server.cellular": c.Server.Cellular} {
-		for i, u := range urls {
-			if err := yamlconf.BrokerURL(u); err != nil {
-				bad(fmt.Sprintf("%s[%d]", name, i), "%v", err)
-			}
-		}
-	}
-	if c.Server.CellularInterface != "" {
-		if err := yamlconf.InterfaceName(c.Server.CellularInterface); err != nil {
-			bad("server.cellular_interface", "%v", err)
-		} else if len(c.Server.Cellular) == 0 {
-			bad("server.cellular_interface", "set, but server.cellular names no broker")
-		}
-	}
+	yamlconf.Uplinks{PrimaryField: "server.brokers", CellularField: "server.cellular", InterfaceField: "server.cellular_interface",
+		Primary: c.Server.Brokers, Cellular: c.Server.Cellular, Interface: c.Server.CellularInterface}.Problems(bad)
 	es = append(es, c.Gossip.Problems("gossip", c.sources)...)
 	if c.HealthEvery < 5*time.Second || c.HealthEvery > time.Hour {
 		bad("health_every", "%v: want 5s to 1h", c.HealthEvery)

@@ -84,3 +84,35 @@ func InterfaceName(name string) error {
 	}
 	return nil
 }
+
+// Uplinks is an uplink's brokers as a configuration names them: the
+// primary list and a cellular one used only while the primary is down,
+// with the interface the cellular connections are bound to.
+type Uplinks struct {
+	PrimaryField, CellularField, InterfaceField string
+	Primary, Cellular                           []string
+	Interface                                   string
+}
+
+// Problems reports, through bad, each broker URL of u that is not one and
+// an interface name that is not one or that binds no cellular broker.
+func (u Uplinks) Problems(bad func(field, format string, args ...any)) {
+	for _, l := range []struct {
+		field string
+		urls  []string
+	}{{u.PrimaryField, u.Primary}, {u.CellularField, u.Cellular}} {
+		for i, url := range l.urls {
+			if err := BrokerURL(url); err != nil {
+				bad(fmt.Sprintf("%s[%d]", l.field, i), "%v", err)
+			}
+		}
+	}
+	if u.Interface == "" {
+		return
+	}
+	if err := InterfaceName(u.Interface); err != nil {
+		bad(u.InterfaceField, "%v", err)
+	} else if len(u.Cellular) == 0 {
+		bad(u.InterfaceField, "set, but %s names no broker", u.CellularField)
+	}
+}

@@ -41,7 +41,7 @@ type E2EBenchConfig struct {
 	NoBaseline bool
 	// Dir is where the city's files go (a fresh directory in it, removed
 	// at the end; default the system's temporary directory). Every pole's
-	// bbolt file shares that one disk, whose flushes queue: see FlushP50.
+	// bbolt file shares that one disk, whose flushes queue: see E2EBenchResult.DiskFloor.
 	Dir string
 	// Progress, if set, is told what the benchmark is doing.
 	Progress func(format string, args ...any)

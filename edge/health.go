@@ -115,6 +115,15 @@ func (p *Pole) meshCarry(f mesh.Forward) bool {
 	return f.Record.Origin == p.ident.ID && !hasUplink(p.ladder())
 }
 
+// fromZoneBroker says whether a record came by the pole's uplink: its
+// zone's gateway sends every pole of the zone the same records, so the
+// gossip link only announces it to neighbours (gossip.Config.AnnounceOnly);
+// one whose gateway is down asks for it.
+func fromZoneBroker(f mesh.Forward) bool { return f.From.Link == gatewayLink }
+
+// gatewayLink is the name of the pole's MQTT link to its zone's gateways.
+const gatewayLink = "gateway"
+
 // offerOutboxToMesh offers the gossip link what the pole's outbox still
 // holds (acks and reports not yet confirmed upstream): when the pole
 // loses its uplink, what it queued while it had one would otherwise wait

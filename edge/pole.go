@@ -175,7 +175,7 @@ func (p *Pole) open() error {
 // openLinks starts the MQTT uplinks and the gossip link.
 func (p *Pole) openLinks(node *trust.Node) error {
 	if len(p.cfg.Uplink.Gateways) > 0 {
-		l, err := mqttlink.New(mqttlink.Config{Node: p.node, Name: "gateway", Brokers: p.cfg.Uplink.Gateways,
+		l, err := mqttlink.New(mqttlink.Config{Node: p.node, Name: gatewayLink, Brokers: p.cfg.Uplink.Gateways,
 			Certificate: node.TLS, Verifier: p.verifier, Uplink: p.gatewayUplink, Clock: p.clock, Logger: p.opts.Logger})
 		if err != nil {
 			return fmt.Errorf("edge: uplink: %w", err)
@@ -197,7 +197,7 @@ func (p *Pole) openLinks(node *trust.Node) error {
 		p.closers = append(p.closers, l.Close)
 	}
 	if p.cfg.Gossip.Enabled {
-		l, err := p.cfg.Gossip.NewLink(gossip.Config{Node: p.node, Verifier: p.verifier, Carry: p.meshCarry, Metas: p.opts.Metas, Logger: p.opts.Logger},
+		l, err := p.cfg.Gossip.NewLink(gossip.Config{Node: p.node, Verifier: p.verifier, Carry: p.meshCarry, AnnounceOnly: fromZoneBroker, Metas: p.opts.Metas, Logger: p.opts.Logger},
 			node.Leaf, node.Key, node.City, p.opts.Memberlist, filepath.Join(p.cfg.DataDir, GossipPeers))
 		if err != nil {
 			return fmt.Errorf("edge: %w", err)

@@ -66,6 +66,14 @@ type Config struct {
 	// mesh replicates alerts, not a city's acks (anti-entropy leaves
 	// uplink kinds out for the same reason, see store.SharedFingerprint).
 	Carry func(mesh.Forward) bool
+	// AnnounceOnly, if set, says which carried records are only announced
+	// ("I have", to Fanout members) instead of pushed: a record that came
+	// by a medium the neighbours share (a pole's zone broker, which sends
+	// every pole of the zone the same alert) has most likely reached them
+	// that way, and pushing it to them would cost each a copy to receive
+	// and drop. A neighbour that lacks it asks for it after GraftTimeout,
+	// and pushes it on to others as a record new to the mesh.
+	AnnounceOnly func(mesh.Forward) bool
 	// ReliableAbove: records larger than this many bytes go by memberlist's
 	// reliable stream instead of a packet (default 1100).
 	ReliableAbove int
@@ -371,7 +379,8 @@ func (l *Link) enqueue(f func()) {
 // so a dropped packet would lose it until the pole's uplink returns) to
 // up to two members that are the server or a gateway, which deliver it,
 // and only without any to Fanout random members (a pole's neighbours
-// relay it), with no notices.
+// relay it), with no notices. A record Config.AnnounceOnly names is only
+// announced, to Fanout members.
 func (l *Link) Offer(f mesh.Forward) {
 	if l.cfg.Carry != nil && !l.cfg.Carry(f) {
 		return
@@ -392,6 +401,8 @@ func (l *Link) Offer(f mesh.Forward) {
 		} else {
 			eager = l.pick(l.cfg.Fanout, skip)
 		}
+	} else if l.cfg.AnnounceOnly != nil && l.cfg.AnnounceOnly(f) {
+		lazy = l.pick(l.cfg.Fanout, skip)
 	} else {
 		peers := l.pick(l.cfg.Fanout+l.cfg.LazyFanout, skip)
 		eager = peers[:min(len(peers), l.cfg.Fanout)]
@@ -400,38 +411,9 @@ func (l *Link) Offer(f mesh.Forward) {
 	raw := f.Record.Raw()
 	id := f.Record.ID()
 	l.enqueue(func() {
-		push, err := (&message{typ: msgPush, from: l.name, record: raw}).encode(nil)
-		if err != nil {
-			return
+		if len(eager) > 0 {
+			l.push(eager, raw, reliable, upstream, skip)
 		}
-		if reliable {
-			// Each reliable send dials a stream: in parallel, so that the
-			// last peer does not wait for every other dial.
-			var wg sync.WaitGroup
-			var delivered atomic.Int32
-			for _, p := range eager {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					if l.sendErr(p, push, true) == nil {
-						delivered.Add(1)
-					}
-				}()
-			}
-			wg.Wait()
-			if upstream && delivered.Load() == 0 {
-				// No server or gateway took it (one may be dead and not
-				// yet known to be): neighbours relay it instead.
-				for _, p := range l.pick(l.cfg.Fanout, skip) {
-					l.send(p, push, true)
-				}
-			}
-		} else {
-			for _, p := range eager {
-				l.send(p, push, false)
-			}
-		}
-		l.countN(&l.stats.PushSent, len(eager))
 		if len(lazy) == 0 {
 			return
 		}
@@ -444,6 +426,44 @@ func (l *Link) Offer(f mesh.Forward) {
 		}
 		l.countN(&l.stats.IHaveSent, len(lazy))
 	})
+}
+
+// push sends a record to the eager members: by reliable streams, in
+// parallel, if reliable; for an uplink record (upstream) that no server
+// or gateway took, to Fanout random members instead.
+func (l *Link) push(eager []*memberlist.Node, raw []byte, reliable, upstream bool, skip string) {
+	push, err := (&message{typ: msgPush, from: l.name, record: raw}).encode(nil)
+	if err != nil {
+		return
+	}
+	if reliable {
+		// Each reliable send dials a stream: in parallel, so that the
+		// last peer does not wait for every other dial.
+		var wg sync.WaitGroup
+		var delivered atomic.Int32
+		for _, p := range eager {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if l.sendErr(p, push, true) == nil {
+					delivered.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if upstream && delivered.Load() == 0 {
+			// No server or gateway took it (one may be dead and not
+			// yet known to be): neighbours relay it instead.
+			for _, p := range l.pick(l.cfg.Fanout, skip) {
+				l.send(p, push, true)
+			}
+		}
+	} else {
+		for _, p := range eager {
+			l.send(p, push, false)
+		}
+	}
+	l.countN(&l.stats.PushSent, len(eager))
 }
 
 // pick returns up to n distinct random live members other than this node

@@ -27,7 +27,8 @@ const (
 	DefaultMaxBackoff     = time.Minute
 	DefaultStableAfter    = 10 * time.Second
 	DefaultReceiptTimeout = 30 * time.Second
-	DefaultWindow         = 1024 // see Config.Window
+	DefaultRemoveAfter    = time.Second // see Config.RemoveAfter
+	DefaultWindow         = 1024        // see Config.Window
 	DefaultQueueSize      = 1024
 	DefaultConnectTimeout = 10 * time.Second
 	DefaultKeepAlive      = 30 * time.Second
@@ -99,6 +100,12 @@ type Config struct {
 	// ReceiptTimeout is how long an outbox entry waits for its receipt
 	// before it is sent again (default DefaultReceiptTimeout).
 	ReceiptTimeout time.Duration
+	// RemoveAfter: the entries whose receipts arrived leave the outbox in
+	// the store's next write, or this long after the first of them if
+	// nothing writes before (default DefaultRemoveAfter): a receipt costs
+	// no disk flush of its own (store.AckLater). A crash in between sends
+	// them again, and receivers drop duplicates.
+	RemoveAfter time.Duration
 	// Window is how many outbox entries may wait for receipts at once
 	// (default DefaultWindow). A receipt comes back only once the
 	// receiver has stored the record, so a window's worth of records is
@@ -246,6 +253,7 @@ func New(cfg Config) (*Link, error) {
 	setDefault(&cfg.MaxBackoff, DefaultMaxBackoff)
 	setDefault(&cfg.StableAfter, DefaultStableAfter)
 	setDefault(&cfg.ReceiptTimeout, DefaultReceiptTimeout)
+	setDefault(&cfg.RemoveAfter, DefaultRemoveAfter)
 	setDefault(&cfg.ExpiredGrace, DefaultExpiredGrace)
 	setDefault(&cfg.DrainEvery, DefaultDrainEvery)
 	setDefault(&cfg.ConnectTimeout, DefaultConnectTimeout)

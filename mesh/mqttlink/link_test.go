@@ -2,6 +2,8 @@ package mqttlink_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -382,5 +384,70 @@ func TestOutboxFullKeepsWhatFits(t *testing.T) {
 	mqtttest.Eventually(t, wait, "five acks handled", func() bool { return pole.OutboxLen()+int(link.Stats().OutboxErrors) == 5 })
 	if n, errs := pole.OutboxLen(), link.Stats().OutboxErrors; n != 3 || errs != 2 {
 		t.Errorf("outbox holds %d acks, %d refused; want 3 and 2", n, errs)
+	}
+}
+
+// TestReceiptCostsNoFlush: a receipt removes its entry from the outbox at
+// once for readers, but on disk only with the store's next write, or
+// RemoveAfter later: a power cut in between sends the entry again rather
+// than losing it.
+func TestReceiptCostsNoFlush(t *testing.T) {
+	c := newCity(t)
+	pole := mqtttest.StartNode(t, c.pki, c.dir, c.pki.Device(t, "pole-1", "z1"))
+	link := startLinkConfig(t, pole, mqttlink.Config{Brokers: []string{c.broker.URL()}, RemoveAfter: 300 * time.Millisecond})
+	mqtttest.Eventually(t, wait, "the pole to connect", link.Connected)
+
+	// onDisk is what the pole's outbox holds on disk: a copy of its file,
+	// opened as after a power cut.
+	onDisk := func() int {
+		t.Helper()
+		b, err := os.ReadFile(pole.Store.Path())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cp := filepath.Join(t.TempDir(), "cut.db")
+		if err := os.WriteFile(cp, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		st, err := store.Open(cp, store.DefaultOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		a, tel, err := st.OutboxLen()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a + tel
+	}
+	ack1 := mqtttest.Ack(t, pole.Leaf, 1, record.IDOf([]byte("alert 1")))
+	pole.MustPublish(t, ack1)
+	mqtttest.Eventually(t, wait, "the receipt", func() bool { return link.Stats().ReceiptsIn == 1 })
+	if n := pole.OutboxLen(); n != 0 {
+		t.Errorf("after the receipt the outbox shows %d entries, want 0", n)
+	}
+	// The removal waits for a write, or RemoveAfter: RemoveAfter it is.
+	mqtttest.Eventually(t, wait, "the removal on disk", func() bool { return onDisk() == 0 })
+
+	// With a long RemoveAfter, the next write carries the removal.
+	link.Close()
+	link = startLinkConfig(t, pole, mqttlink.Config{Brokers: []string{c.broker.URL()}, RemoveAfter: time.Hour})
+	mqtttest.Eventually(t, wait, "the pole to reconnect", link.Connected)
+	ack2 := mqtttest.Ack(t, pole.Leaf, 2, record.IDOf([]byte("alert 2")))
+	pole.MustPublish(t, ack2)
+	mqtttest.Eventually(t, wait, "the second receipt", func() bool { return link.Stats().ReceiptsIn == 1 })
+	if n := onDisk(); n != 1 {
+		t.Fatalf("before any write the outbox on disk holds %d entries, want the receipted one still", n)
+	}
+	ack3 := mqtttest.Ack(t, pole.Leaf, 3, record.IDOf([]byte("alert 3")))
+	pole.MustPublish(t, ack3)
+	mqtttest.Eventually(t, wait, "the third receipt", func() bool { return link.Stats().ReceiptsIn == 2 })
+	if n := onDisk(); n != 1 {
+		t.Errorf("after the next write the outbox on disk holds %d entries, want 1 (the third, receipted since)", n)
+	}
+	// Closing the link writes what is left.
+	link.Close()
+	if n := onDisk(); n != 0 {
+		t.Errorf("after Close the outbox on disk holds %d entries, want 0", n)
 	}
 }

@@ -38,6 +38,15 @@ func (l *Link) pump() {
 	resend := l.clock.NewTimer(time.Hour)
 	resend.Stop()
 	defer resend.Stop()
+	remove := l.clock.NewTimer(time.Hour)
+	remove.Stop()
+	removing := false
+	defer func() {
+		remove.Stop()
+		if removing {
+			l.flushRemovals()
+		}
+	}()
 	changed := l.store.OutboxChanged()
 	var pending []outboxReq
 	for {
@@ -64,8 +73,14 @@ func (l *Link) pump() {
 			pending = reqs
 			dirty = true
 		case ids := <-l.acks:
-			l.confirm(w, ids)
+			if l.confirm(w, ids) && !removing {
+				removing = true
+				remove.Reset(l.cfg.RemoveAfter)
+			}
 			dirty = true
+		case <-remove.C():
+			removing = false
+			l.flushRemovals()
 		case s := <-l.conns:
 			sess = s
 			if sess != nil {
@@ -213,11 +228,13 @@ func (l *Link) fill(w *window, sess *session) (next time.Time, ok bool) {
 	return next, ok
 }
 
-// confirm removes the entries whose receipts arrived. Ids the window does
-// not hold (a receipt for an entry sent before a restart, queued by the
-// broker for this session) are looked up after a reload; ids of entries
-// already removed are ignored.
-func (l *Link) confirm(w *window, ids []record.ID) {
+// confirm removes the entries whose receipts arrived, from the window at
+// once and from the outbox with the store's next write (store.AckLater),
+// and says whether it removed any. Ids the window does not hold (a receipt
+// for an entry sent before a restart, queued by the broker for this
+// session) are looked up after a reload; ids of entries already removed
+// are ignored.
+func (l *Link) confirm(w *window, ids []record.ID) bool {
 	var seqs []uint64
 	var unknown []record.ID
 	match := func(ids []record.ID, unknown *[]record.ID) {
@@ -240,13 +257,19 @@ func (l *Link) confirm(w *window, ids []record.ID) {
 		match(unknown, nil)
 	}
 	if len(seqs) == 0 {
-		return
+		return false
 	}
-	if err := l.store.Ack(seqs...); err != nil {
-		l.log.Error("removing receipted outbox entries", "err", err)
-		return
-	}
+	l.store.AckLater(seqs...)
 	l.count(func(s *Stats) { s.ReceiptsIn += uint64(len(seqs)) })
+	return true
+}
+
+// flushRemovals writes the outbox removals of receipted entries, unless a
+// write did already.
+func (l *Link) flushRemovals() {
+	if err := l.store.FlushAcks(); err != nil && !errors.Is(err, store.ErrClosed) {
+		l.log.Warn("removing receipted outbox entries: they will be sent again", "err", err)
+	}
 }
 
 // publish sends one record at QoS 1 without waiting for the PUBACK: the

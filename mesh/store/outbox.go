@@ -115,19 +115,28 @@ func (s *Store) notifyOutbox() {
 }
 
 // Peek returns up to n of the oldest outbox entries, acks and telemetry
-// together in sequence order, without removing them.
+// together in sequence order, without removing them (nor those AckLater
+// holds).
 func (s *Store) Peek(n int) ([]OutboxItem, error) {
 	var items []OutboxItem
+	acked := map[string]bool{}
+	for _, seq := range s.ackedSnapshot() {
+		acked[string(binary.BigEndian.AppendUint64(nil, seq))] = true
+	}
 	err := s.view(func(t *txn) error {
 		ca, ct := t.outAck.Cursor(), t.outTel.Cursor()
 		ka, va := ca.First()
 		kt, vt := ct.First()
 		for len(items) < n && (ka != nil || kt != nil) {
 			if ka != nil && (kt == nil || bytes.Compare(ka, kt) < 0) {
-				items = append(items, outboxItem(OutboxAck, ka, va))
+				if !acked[string(ka)] {
+					items = append(items, outboxItem(OutboxAck, ka, va))
+				}
 				ka, va = ca.Next()
 			} else {
-				items = append(items, outboxItem(OutboxTelemetry, kt, vt))
+				if !acked[string(kt)] {
+					items = append(items, outboxItem(OutboxTelemetry, kt, vt))
+				}
 				kt, vt = ct.Next()
 			}
 		}
@@ -151,35 +160,101 @@ func outboxItem(c OutboxClass, k, v []byte) OutboxItem {
 // they have been delivered. Unknown numbers are ignored, so Ack may be
 // repeated.
 func (s *Store) Ack(seqs ...uint64) error {
-	err := s.update(func(t *txn) error {
-		for _, seq := range seqs {
-			var k [8]byte
-			binary.BigEndian.PutUint64(k[:], seq)
-			for _, c := range []OutboxClass{OutboxAck, OutboxTelemetry} {
-				b, ck := c.bucket(t)
-				if got, _ := b.Cursor().Seek(k[:]); !bytes.Equal(got, k[:]) {
-					continue // (Get cannot tell an empty entry from a missing one)
-				}
-				if err := b.Delete(k[:]); err != nil {
-					return err
-				}
-				if err := t.addCounter(ck, -1); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := s.update(func(t *txn) error { return t.removeOutbox(seqs) }); err != nil {
 		return fmt.Errorf("store: ack: %w", err)
 	}
 	return nil
 }
 
+// AckLater removes the entries as Ack does, but in the store's next write
+// transaction (whatever it writes) or at FlushAcks or Close, so that a
+// receipt does not cost a disk flush of its own: a pole's receipt for its
+// ack comes in the burst of an alert. Peek, OutboxLen and Stats leave the
+// entries out at once. A crash before the removal is written loses the
+// removal, not an entry: the entries are sent again, and the receivers
+// drop them as duplicates.
+func (s *Store) AckLater(seqs ...uint64) {
+	if len(seqs) == 0 {
+		return
+	}
+	s.ackMu.Lock()
+	if s.acked == nil {
+		s.acked = map[uint64]struct{}{}
+	}
+	for _, seq := range seqs {
+		s.acked[seq] = struct{}{}
+	}
+	s.ackMu.Unlock()
+}
+
+// FlushAcks writes the removals AckLater holds, if any.
+func (s *Store) FlushAcks() error {
+	if len(s.ackedSnapshot()) == 0 {
+		return nil
+	}
+	if err := s.update(func(*txn) error { return nil }); err != nil {
+		return fmt.Errorf("store: flushing outbox removals: %w", err)
+	}
+	return nil
+}
+
+// ackedSnapshot returns the sequence numbers AckLater holds.
+func (s *Store) ackedSnapshot() []uint64 {
+	s.ackMu.Lock()
+	defer s.ackMu.Unlock()
+	if len(s.acked) == 0 {
+		return nil
+	}
+	seqs := make([]uint64, 0, len(s.acked))
+	for seq := range s.acked {
+		seqs = append(seqs, seq)
+	}
+	return seqs
+}
+
+// removeOutbox deletes the outbox entries with the given sequence numbers
+// that exist, keeping the counters.
+func (t *txn) removeOutbox(seqs []uint64) error {
+	for _, seq := range seqs {
+		var k [8]byte
+		binary.BigEndian.PutUint64(k[:], seq)
+		for _, c := range []OutboxClass{OutboxAck, OutboxTelemetry} {
+			b, ck := c.bucket(t)
+			if got, _ := b.Cursor().Seek(k[:]); !bytes.Equal(got, k[:]) {
+				continue // (Get cannot tell an empty entry from a missing one)
+			}
+			if err := b.Delete(k[:]); err != nil {
+				return err
+			}
+			if err := t.addCounter(ck, -1); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// pendingRemovals counts, by class, the entries AckLater holds that the
+// outbox still has in t.
+func (t *txn) pendingRemovals(seqs []uint64) (acks, telemetry int) {
+	for _, seq := range seqs {
+		var k [8]byte
+		binary.BigEndian.PutUint64(k[:], seq)
+		if got, _ := t.outAck.Cursor().Seek(k[:]); bytes.Equal(got, k[:]) {
+			acks++
+		} else if got, _ := t.outTel.Cursor().Seek(k[:]); bytes.Equal(got, k[:]) {
+			telemetry++
+		}
+	}
+	return acks, telemetry
+}
+
 // OutboxLen returns how many acks and telemetry entries are waiting.
 func (s *Store) OutboxLen() (acks, telemetry int, err error) {
+	acked := s.ackedSnapshot()
 	err = s.view(func(t *txn) error {
-		acks, telemetry = int(t.counter(kOutAcks)), int(t.counter(kOutTel))
+		pa, pt := t.pendingRemovals(acked)
+		acks, telemetry = int(t.counter(kOutAcks))-pa, int(t.counter(kOutTel))-pt
 		return nil
 	})
 	if err != nil {

@@ -123,6 +123,9 @@ type Store struct {
 
 	watchMu  sync.Mutex
 	watchers []chan struct{} // OutboxChanged
+
+	ackMu sync.Mutex
+	acked map[uint64]struct{} // AckLater: receipted, removal not yet written
 }
 
 // Bucket names. See doc.go for what each holds.
@@ -447,8 +450,12 @@ func (s *Store) initHeader() error {
 	})
 }
 
-// Close closes the file. Calls after Close fail with ErrClosed.
+// Close writes the removals AckLater holds and closes the file. Calls
+// after Close fail with ErrClosed.
 func (s *Store) Close() error {
+	if err := s.FlushAcks(); err != nil && !errors.Is(err, ErrClosed) {
+		s.log.Warn("outbox removals not written before closing: the entries will be sent again", "err", err)
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}
@@ -476,12 +483,14 @@ type Stats struct {
 // Stats returns counts of what the store holds.
 func (s *Store) Stats() (Stats, error) {
 	st := Stats{MaxBytes: s.opts.MaxBytes, SupersedeRefused: s.supRefused.Load()}
+	acked := s.ackedSnapshot()
 	err := s.view(func(t *txn) error {
+		pa, pt := t.pendingRemovals(acked)
 		st.Records = int(t.counter(kCount))
 		st.Bytes = int64(t.counter(kBytes))
 		st.Superseded = t.sup.Stats().KeyN
-		st.OutboxAcks = int(t.counter(kOutAcks))
-		st.OutboxTelemetry = int(t.counter(kOutTel))
+		st.OutboxAcks = int(t.counter(kOutAcks)) - pa
+		st.OutboxTelemetry = int(t.counter(kOutTel)) - pt
 		st.OutboxDropped = int64(t.counter(kOutDropped))
 		return nil
 	})
@@ -541,14 +550,28 @@ func (s *Store) view(fn func(t *txn) error) error {
 	}))
 }
 
+// update runs fn in a write transaction, which first writes the outbox
+// removals AckLater holds: they cost no flush of their own.
 func (s *Store) update(fn func(t *txn) error) error {
-	return closedErr(s.db.Update(func(tx *bolt.Tx) error {
+	acked := s.ackedSnapshot()
+	err := closedErr(s.db.Update(func(tx *bolt.Tx) error {
 		t, err := newTxn(tx)
 		if err != nil {
 			return err
 		}
+		if err := t.removeOutbox(acked); err != nil {
+			return err
+		}
 		return fn(t)
 	}))
+	if err == nil && len(acked) > 0 {
+		s.ackMu.Lock()
+		for _, seq := range acked {
+			delete(s.acked, seq)
+		}
+		s.ackMu.Unlock()
+	}
+	return err
 }
 
 func closedErr(err error) error {

@@ -3,6 +3,7 @@ package store_test
 import (
 	"bytes"
 	"errors"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -796,5 +797,106 @@ func TestPutBatchQueued(t *testing.T) {
 	}
 	if acks, telemetry, _ := s.OutboxLen(); acks != 1 || telemetry != 1 {
 		t.Errorf("after a repeat: %d acks, %d telemetry; want 1 and 1", acks, telemetry)
+	}
+}
+
+// AckLater removes entries in the next write, or at FlushAcks or Close;
+// readers leave them out at once, and a crash before loses the removal,
+// never an entry.
+func TestOutboxAckLater(t *testing.T) {
+	opts := testOptions()
+	opts.MaxOutbox = 4
+	dir := t.TempDir()
+	path := filepath.Join(dir, "node.db")
+	s, err := store.Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { s.Close() }()
+	enq := func(c store.OutboxClass, data string) uint64 {
+		t.Helper()
+		seq, err := s.Enqueue(c, []byte(data))
+		if err != nil {
+			t.Fatalf("Enqueue %s %q: %v", c, data, err)
+		}
+		return seq
+	}
+	contents := func(s *store.Store) []string {
+		t.Helper()
+		items, err := s.Peek(100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, it := range items {
+			out = append(out, string(it.Data))
+		}
+		return out
+	}
+	// crashed opens a copy of the file as it is on disk now, as after a
+	// power cut.
+	crashed := func(name string) []string {
+		t.Helper()
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cp := filepath.Join(dir, name)
+		if err := os.WriteFile(cp, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := store.Open(cp, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return contents(c)
+	}
+	a1 := enq(store.OutboxAck, "a1")
+	a2 := enq(store.OutboxAck, "a2")
+	t1 := enq(store.OutboxTelemetry, "t1")
+	s.AckLater(a1, t1)
+	if d := cmp.Diff([]string{"a2"}, contents(s)); d != "" {
+		t.Errorf("Peek after AckLater (-want +got):\n%s", d)
+	}
+	if acks, tel, err := s.OutboxLen(); err != nil || acks != 1 || tel != 0 {
+		t.Errorf("OutboxLen = %d, %d, %v; want 1, 0", acks, tel, err)
+	}
+	if st, _ := s.Stats(); st.OutboxAcks != 1 || st.OutboxTelemetry != 0 {
+		t.Errorf("Stats outbox = %d acks, %d telemetry; want 1, 0", st.OutboxAcks, st.OutboxTelemetry)
+	}
+	if d := cmp.Diff([]string{"a1", "a2", "t1"}, crashed("cut1.db")); d != "" {
+		t.Errorf("a cut before any write keeps every entry (-want +got):\n%s", d)
+	}
+	// The next write carries the removals.
+	enq(store.OutboxAck, "a3")
+	if d := cmp.Diff([]string{"a2", "a3"}, crashed("cut2.db")); d != "" {
+		t.Errorf("after the next write (-want +got):\n%s", d)
+	}
+	// A full outbox makes room with the removals it holds.
+	enq(store.OutboxAck, "a4")
+	enq(store.OutboxAck, "a5")
+	if _, err := s.Enqueue(store.OutboxAck, []byte("x")); !errors.Is(err, store.ErrOutboxFull) {
+		t.Fatalf("Enqueue into a full outbox = %v, want ErrOutboxFull", err)
+	}
+	s.AckLater(a2)
+	enq(store.OutboxAck, "a6")
+	// FlushAcks writes them alone; Close too.
+	items, _ := s.Peek(1)
+	s.AckLater(items[0].Seq)
+	if err := s.FlushAcks(); err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]string{"a4", "a5", "a6"}, crashed("cut3.db")); d != "" {
+		t.Errorf("after FlushAcks (-want +got):\n%s", d)
+	}
+	items, _ = s.Peek(1)
+	s.AckLater(items[0].Seq, 999)
+	s.Close()
+	if s, err = store.Open(path, opts); err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]string{"a5", "a6"}, contents(s)); d != "" {
+		t.Errorf("after Close and reopen (-want +got):\n%s", d)
 	}
 }

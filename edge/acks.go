@@ -10,6 +10,7 @@ import (
 	"github.com/cityarray/cityarray/mesh/mqttlink"
 	"github.com/cityarray/cityarray/mesh/record"
 	"github.com/cityarray/cityarray/mesh/store"
+	"github.com/cityarray/cityarray/mesh/trust"
 )
 
 // AckLifetime is how long an ack record lives: long enough to wait in the
@@ -52,6 +53,10 @@ type Acker struct {
 	// (mesh.NodeConfig.Outbox = OwnOutbox): one commit where two were.
 	// Otherwise the acker queues them first, in a transaction of its own.
 	NodeQueues bool
+	// Verifier, if set, is the node's: told of each record the acker
+	// signs (trust.Verifier.SignedHere), so that the node's check of it
+	// does not verify a signature made a moment before.
+	Verifier *trust.Verifier
 
 	mu   sync.Mutex
 	sent map[ackKey]bool
@@ -179,6 +184,7 @@ func (a *Acker) AckAll(ctx context.Context, reqs []AckRequest, now time.Time) (i
 			if err != nil {
 				return err
 			}
+			a.signedHere(signed, a.signer)
 			recs[i], raws[i] = signed, signed.Raw()
 		}
 		if !a.NodeQueues {
@@ -212,6 +218,7 @@ func (a *Acker) Health(ctx context.Context, h *record.Health, now time.Time, eve
 	if err != nil {
 		return fmt.Errorf("edge: health: %w", err)
 	}
+	a.signedHere(signed, a.chain)
 	if !a.NodeQueues {
 		if _, err := a.st.Enqueue(store.OutboxTelemetry, signed.Raw()); err != nil {
 			return fmt.Errorf("edge: health: %w", err)
@@ -221,6 +228,12 @@ func (a *Acker) Health(ctx context.Context, h *record.Health, now time.Time, eve
 		return fmt.Errorf("edge: health: %w", err)
 	}
 	return nil
+}
+
+func (a *Acker) signedHere(r *record.Record, s record.Signer) {
+	if a.Verifier != nil {
+		a.Verifier.SignedHere(r, s)
+	}
 }
 
 // OwnOutbox returns the node's outbox policy for device (mesh.NodeConfig

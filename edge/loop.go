@@ -242,7 +242,7 @@ func (p *Pole) reselect(ctx context.Context, now time.Time, st *loopState, acks 
 		return now.Add(5 * time.Second)
 	}
 	p.fault("store", "")
-	cands, refused := show.Candidates(active, p.ident.ID, p.ident.Zone, now, p.store.Get)
+	cands, refused := show.Candidates(active, p.ident.ID, p.ident.Zone, now, p.store.Get, &p.parsed)
 	for _, r := range refused {
 		p.ack(acks, AckRequest{Record: r.ID, State: record.AckReceived}, AckRequest{Record: r.ID, State: record.AckFailed, Reason: r.Reason})
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/cityarray/cityarray/mesh/gossip"
 	"github.com/cityarray/cityarray/mesh/mqttlink"
 	"github.com/cityarray/cityarray/mesh/record"
+	"github.com/cityarray/cityarray/mesh/show"
 	"github.com/cityarray/cityarray/mesh/store"
 	"github.com/cityarray/cityarray/mesh/trust"
 )
@@ -95,6 +96,7 @@ type Pole struct {
 	uplink   *mqttlink.Link // to the gateways; nil without
 	cellular *mqttlink.Link // to the server; nil without
 	gossip   *gossip.Link   // nil without
+	parsed   show.Parsed    // records parsed once for reselect
 
 	panel    display.Panel
 	disp     *display.Display // panel, when opened from the configuration
@@ -165,6 +167,7 @@ func (p *Pole) open() error {
 		return err
 	}
 	p.acker.NodeQueues = true // OwnOutbox
+	p.acker.Verifier = p.verifier
 	if err := p.openLinks(node); err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/cityarray/cityarray/mesh/mqttbroker"
 	"github.com/cityarray/cityarray/mesh/mqttlink"
 	"github.com/cityarray/cityarray/mesh/record"
+	"github.com/cityarray/cityarray/mesh/show"
 	"github.com/cityarray/cityarray/mesh/store"
 	"github.com/cityarray/cityarray/mesh/trust"
 )
@@ -67,6 +68,7 @@ type Gateway struct {
 	cellular *mqttlink.Link
 	gossip   *gossip.Link
 	signer   record.Signer // advisories, its own health
+	parsed   show.Parsed   // records parsed once for zone health
 
 	start  time.Time
 	httpLn net.Listener // the zone health endpoint; nil when off

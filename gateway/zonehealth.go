@@ -194,7 +194,7 @@ func (g *Gateway) judge(now time.Time) (ZoneHealth, []OperatorAlert) {
 			nh.State = StateHealthy
 		}
 		if n.ident.Role == trust.RoleDevice {
-			cands, _ := show.Candidates(active, n.ident.ID, n.ident.Zone, now, g.store.Get)
+			cands, _ := show.Candidates(active, n.ident.ID, n.ident.Zone, now, g.store.Get, &g.parsed)
 			if c := show.Choose(cands); c != nil {
 				nh.Expected = c.ID
 				// A report made well after the expected record was

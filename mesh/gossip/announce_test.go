@@ -6,6 +6,7 @@ import (
 
 	"github.com/cityarray/cityarray/mesh"
 	"github.com/cityarray/cityarray/mesh/netsim"
+	"github.com/cityarray/cityarray/mesh/record"
 )
 
 // A record that came by a medium the neighbours share is announced, not
@@ -14,19 +15,27 @@ import (
 func TestAnnounceOnly(t *testing.T) {
 	c := newCluster(t, netsim.Link{}, func(cfg *Config) {
 		cfg.AnnounceOnly = func(f mesh.Forward) bool { return f.From.Link == "zone-broker" }
+		cfg.AnnounceDelay = 200 * time.Millisecond
 	})
 	nodes := c.startMany(6)
 	waitFor(t, 20*time.Second, "everyone sees six members", func() bool { return allSee(nodes, 6) })
 
 	from := nodes[0]
 	before := from.link.Stats()
-	r := c.city.alert(t, 1)
-	if !from.node.Deliver(mesh.Source{Link: "zone-broker", Peer: "gw-1"}, r.Raw()) {
-		t.Fatal("the node refused the delivery")
+	// Two records within AnnounceDelay: one notice for both, to each of
+	// Fanout members.
+	r, r1 := c.city.alert(t, 1), c.city.alert(t, 11)
+	for _, x := range []*record.Record{r, r1} {
+		if !from.node.Deliver(mesh.Source{Link: "zone-broker", Peer: "gw-1"}, x.Raw()) {
+			t.Fatal("the node refused the delivery")
+		}
 	}
-	waitFor(t, 10*time.Second, "the alert on every member", func() bool {
+	waitFor(t, 10*time.Second, "the alerts on every member, and the notices sent", func() bool {
+		if from.link.Stats().IHaveSent == before.IHaveSent {
+			return false
+		}
 		for _, nd := range nodes {
-			if !nd.has(r.ID()) {
+			if !nd.has(r.ID(), r1.ID()) {
 				return false
 			}
 		}
@@ -36,7 +45,7 @@ func TestAnnounceOnly(t *testing.T) {
 	// It sends the record only to members that ask (a graft each).
 	pushed, asked := after.PushSent-before.PushSent, after.GraftReceived-before.GraftReceived
 	if announced := after.IHaveSent - before.IHaveSent; pushed != asked || announced != 4 {
-		t.Errorf("the node that had it from the broker pushed it to %d members (%d asked) and announced it to %d; want only those who asked, and Fanout (4)", pushed, asked, announced)
+		t.Errorf("the node that had them from the broker pushed them %d times (%d asked) and sent %d notices; want only to those who asked, and one notice to each of Fanout (4)", pushed, asked, announced)
 	}
 	// The others asked for it (a graft, or anti-entropy if the stores'
 	// difference showed first) and pushed it on.

@@ -74,6 +74,13 @@ type Config struct {
 	// and drop. A neighbour that lacks it asks for it after GraftTimeout,
 	// and pushes it on to others as a record new to the mesh.
 	AnnounceOnly func(mesh.Forward) bool
+	// AnnounceDelay is how long after it arrived such a record is
+	// announced (default 1 s): a neighbour whose own uplink brought it
+	// meanwhile ignores the notice, and the notices stay out of the burst
+	// of work an alert makes in a zone. A neighbour without its uplink
+	// reconciles every few seconds anyway; the notice is for one whose
+	// uplink failed without it noticing yet.
+	AnnounceDelay time.Duration
 	// ReliableAbove: records larger than this many bytes go by memberlist's
 	// reliable stream instead of a packet (default 1100).
 	ReliableAbove int
@@ -127,7 +134,10 @@ type Link struct {
 	mu      sync.Mutex
 	rng     *rand.Rand
 	pending map[record.ID]*pull
-	members map[string]trust.Identity // checked members, by name and meta digest
+	// toAnnounce waits for announceTimer (announceLater).
+	toAnnounce    []record.ID
+	announceTimer *time.Timer
+	members       map[string]trust.Identity // checked members, by name and meta digest
 	// upstream are the members whose certificates say server or gateway:
 	// where uplink records on the mesh go (see Offer).
 	upstream map[string]bool
@@ -209,6 +219,9 @@ func New(cfg Config) (*Link, error) {
 	}
 	if cfg.LazyFanout <= 0 {
 		cfg.LazyFanout = 6
+	}
+	if cfg.AnnounceDelay <= 0 {
+		cfg.AnnounceDelay = time.Second
 	}
 	if cfg.GraftTimeout <= 0 {
 		cfg.GraftTimeout = 80 * time.Millisecond
@@ -334,6 +347,9 @@ func (l *Link) Close() error {
 		p.timer.Stop()
 		delete(l.pending, id)
 	}
+	if l.announceTimer != nil {
+		l.announceTimer.Stop()
+	}
 	l.mu.Unlock()
 	l.ae.close()
 	close(l.peers.stop)
@@ -380,7 +396,7 @@ func (l *Link) enqueue(f func()) {
 // up to two members that are the server or a gateway, which deliver it,
 // and only without any to Fanout random members (a pole's neighbours
 // relay it), with no notices. A record Config.AnnounceOnly names is only
-// announced, to Fanout members.
+// announced, to Fanout members, Config.AnnounceDelay after it came.
 func (l *Link) Offer(f mesh.Forward) {
 	if l.cfg.Carry != nil && !l.cfg.Carry(f) {
 		return
@@ -402,7 +418,8 @@ func (l *Link) Offer(f mesh.Forward) {
 			eager = l.pick(l.cfg.Fanout, skip)
 		}
 	} else if l.cfg.AnnounceOnly != nil && l.cfg.AnnounceOnly(f) {
-		lazy = l.pick(l.cfg.Fanout, skip)
+		l.announceLater(f.Record.ID())
+		return
 	} else {
 		peers := l.pick(l.cfg.Fanout+l.cfg.LazyFanout, skip)
 		eager = peers[:min(len(peers), l.cfg.Fanout)]
@@ -414,18 +431,57 @@ func (l *Link) Offer(f mesh.Forward) {
 		if len(eager) > 0 {
 			l.push(eager, raw, reliable, upstream, skip)
 		}
-		if len(lazy) == 0 {
-			return
-		}
-		ihave, err := (&message{typ: msgIHave, from: l.name, ids: []record.ID{id}}).encode(nil)
+		l.announce(lazy, id)
+	})
+}
+
+// announce tells the members that this node has the records ("I have"),
+// in messages of up to announceBatch ids.
+func (l *Link) announce(to []*memberlist.Node, ids ...record.ID) {
+	for len(to) > 0 && len(ids) > 0 {
+		n := min(len(ids), announceBatch)
+		ihave, err := (&message{typ: msgIHave, from: l.name, ids: ids[:n]}).encode(nil)
 		if err != nil {
 			return
 		}
-		for _, p := range lazy {
+		ids = ids[n:]
+		for _, p := range to {
 			l.send(p, ihave, false)
 		}
-		l.countN(&l.stats.IHaveSent, len(lazy))
-	})
+		l.countN(&l.stats.IHaveSent, len(to))
+	}
+}
+
+// announceBatch is how many ids one "I have" carries at most: 32 ids are
+// 1 KiB, which fits a packet.
+const announceBatch = 32
+
+// announceLater announces record id to Fanout members AnnounceDelay from
+// now, with the others that came meanwhile (Config.AnnounceOnly).
+func (l *Link) announceLater(id record.ID) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return
+	}
+	l.toAnnounce = append(l.toAnnounce, id)
+	if l.announceTimer == nil {
+		l.announceTimer = time.AfterFunc(l.cfg.AnnounceDelay, l.announceDue)
+	}
+}
+
+// announceDue sends what announceLater gathered.
+func (l *Link) announceDue() {
+	l.mu.Lock()
+	ids := l.toAnnounce
+	l.toAnnounce, l.announceTimer = nil, nil
+	closed := l.closed
+	l.mu.Unlock()
+	if closed || len(ids) == 0 {
+		return
+	}
+	to := l.pick(l.cfg.Fanout, "")
+	l.enqueue(func() { l.announce(to, ids...) })
 }
 
 // push sends a record to the eager members: by reliable streams, in

@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/cityarray/cityarray/mesh/record"
@@ -73,15 +74,17 @@ type Refusal struct {
 // may show, in the same order: records of other scopes are left out, and
 // so are warnings past their display timeout. Activations are resolved
 // against the protocols the pole has cached (protocol looks one up by
-// id); those it cannot resolve come back as refusals.
-func Candidates(active []store.Entry, device, zone string, now time.Time, protocol func(record.ID) (*record.Record, error)) ([]Item, []Refusal) {
+// id); those it cannot resolve come back as refusals. Records are parsed
+// through parsed, if not nil, so that a caller choosing again and again
+// parses each record once.
+func Candidates(active []store.Entry, device, zone string, now time.Time, protocol func(record.ID) (*record.Record, error), parsed *Parsed) ([]Item, []Refusal) {
 	var out []Item
 	var refused []Refusal
 	for _, e := range active {
 		if !InScope(e.Scope, device, zone) {
 			continue
 		}
-		rec, err := e.Parse()
+		rec, err := parsed.Parse(e)
 		if err != nil {
 			refused = append(refused, Refusal{ID: e.ID, Reason: fmt.Sprintf("stored record does not parse: %v", err)})
 			continue
@@ -106,6 +109,55 @@ func Candidates(active []store.Entry, device, zone string, now time.Time, protoc
 		out = append(out, s)
 	}
 	return out, refused
+}
+
+// Parsed keeps parsed records by id for Candidates: a pole chooses again
+// on every change, and a gateway for each pole of its zone, mostly from
+// the same few active records, whose bytes never change under their id.
+// It holds at most about twice parsedMax records (two generations: when
+// the current one fills, it becomes the old one). The zero value is ready;
+// a nil *Parsed parses every time. Safe for concurrent use.
+type Parsed struct {
+	mu       sync.Mutex
+	cur, old map[record.ID]*record.Record
+}
+
+const parsedMax = 256
+
+// Parse returns e's record, parsed once.
+func (p *Parsed) Parse(e store.Entry) (*record.Record, error) {
+	if p == nil {
+		return e.Parse()
+	}
+	p.mu.Lock()
+	r, ok := p.cur[e.ID]
+	if !ok {
+		if r, ok = p.old[e.ID]; ok {
+			p.keepLocked(e.ID, r)
+		}
+	}
+	p.mu.Unlock()
+	if ok {
+		return r, nil
+	}
+	r, err := e.Parse()
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	p.keepLocked(e.ID, r)
+	p.mu.Unlock()
+	return r, nil
+}
+
+func (p *Parsed) keepLocked(id record.ID, r *record.Record) {
+	if len(p.cur) >= parsedMax {
+		p.old, p.cur = p.cur, nil
+	}
+	if p.cur == nil {
+		p.cur = make(map[record.ID]*record.Record)
+	}
+	p.cur[id] = r
 }
 
 // activate fills the protocol an activation names with its parameters, or

@@ -79,7 +79,7 @@ func candidates(t *testing.T, st *store.Store, now time.Time) ([]Item, []Refusal
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Candidates(active, "pole-1", "z1", now, st.Get)
+	return Candidates(active, "pole-1", "z1", now, st.Get, nil)
 }
 
 func TestCandidates(t *testing.T) {
@@ -195,5 +195,46 @@ func TestDigest(t *testing.T) {
 	}
 	if digest(a, b) == base || digest(a, cmd) == base {
 		t.Error("a missing record left the digest unchanged")
+	}
+}
+
+// Parsed parses a record once and gives the same candidates as parsing
+// every time; it forgets beyond two generations and caches no failure.
+func TestParsed(t *testing.T) {
+	a := alertRec(t, record.TierWarning, record.City, 0, time.Hour, "en=Flood")
+	st := openStore(t, a)
+	active, err := st.Active(t0)
+	if err != nil || len(active) != 1 {
+		t.Fatalf("Active = %v, %v", active, err)
+	}
+	var p Parsed
+	r1, err := p.Parse(active[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r2, _ := p.Parse(active[0]); r2 != r1 {
+		t.Error("the second Parse parsed again")
+	}
+	want, _ := Candidates(active, "pole-1", "z1", t0, st.Get, nil)
+	got, _ := Candidates(active, "pole-1", "z1", t0, st.Get, &p)
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("candidates through Parsed (-want +got):\n%s", d)
+	}
+	// Two generations: after 2 × parsedMax other records, it is gone.
+	for i := range 2 * parsedMax {
+		e := active[0]
+		e.ID = record.IDOf([]byte{byte(i), byte(i >> 8)})
+		if _, err := p.Parse(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r3, _ := p.Parse(active[0]); r3 == r1 {
+		t.Error("a record was kept beyond two generations")
+	}
+	bad := store.Entry{ID: record.IDOf([]byte("bad")), Raw: []byte("not a record")}
+	for range 2 {
+		if _, err := p.Parse(bad); err == nil {
+			t.Error("Parse of bad bytes succeeded")
+		}
 	}
 }

@@ -49,7 +49,7 @@ func boundOf(k []byte) Bound { return Bound{Expires: getMs(k), ID: idAt(k, 8)} }
 // and count is a uvarint: the range fingerprint of Negentropy (NIP-77). It
 // reads the range once.
 func (s *Store) Fingerprint(lo, hi Bound) (fp [16]byte, count int, err error) {
-	return s.fingerprint(lo, hi, func(t *txn, lo, hi Bound, fn func(Bound) bool) error { return scanRange(t.exp, lo, hi, fn) })
+	return s.fingerprint(lo, hi, func(t *txn, lo, hi Bound, fn func(Bound) bool) error { return scanRange(t.exp(), lo, hi, fn) })
 }
 
 // fingerprint is the fingerprint and count of what scan yields in [lo, hi).
@@ -81,7 +81,7 @@ func (s *Store) SharedFingerprint(lo, hi Bound) (fp [16]byte, count int, err err
 func (s *Store) Keys(lo, hi Bound, limit int) ([]Bound, error) {
 	var ks []Bound
 	err := s.view(func(t *txn) error {
-		return scanRange(t.exp, lo, hi, func(b Bound) bool {
+		return scanRange(t.exp(), lo, hi, func(b Bound) bool {
 			ks = append(ks, b)
 			return limit <= 0 || len(ks) < limit
 		})
@@ -149,7 +149,7 @@ func scanShared(t *txn, lo, hi Bound, fn func(Bound) bool) error {
 		return nil
 	}
 	for _, kind := range sharedKinds {
-		h := head{c: t.kind.Cursor(), kind: byte(kind)}
+		h := head{c: t.kind().Cursor(), kind: byte(kind)}
 		k, _ := h.c.Seek(append([]byte{byte(kind)}, lo.key()...))
 		if err := next(&h, k); err != nil {
 			return err

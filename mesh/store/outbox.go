@@ -40,9 +40,9 @@ type OutboxItem struct {
 
 func (c OutboxClass) bucket(t *txn) (*bolt.Bucket, []byte) {
 	if c == OutboxAck {
-		return t.outAck, kOutAcks
+		return t.outAck(), kOutAcks
 	}
-	return t.outTel, kOutTel
+	return t.outTel(), kOutTel
 }
 
 // Enqueue appends data to the outbox and returns its sequence number. When
@@ -124,7 +124,7 @@ func (s *Store) Peek(n int) ([]OutboxItem, error) {
 		acked[string(binary.BigEndian.AppendUint64(nil, seq))] = true
 	}
 	err := s.view(func(t *txn) error {
-		ca, ct := t.outAck.Cursor(), t.outTel.Cursor()
+		ca, ct := t.outAck().Cursor(), t.outTel().Cursor()
 		ka, va := ca.First()
 		kt, vt := ct.First()
 		for len(items) < n && (ka != nil || kt != nil) {
@@ -240,9 +240,9 @@ func (t *txn) pendingRemovals(seqs []uint64) (acks, telemetry int) {
 	for _, seq := range seqs {
 		var k [8]byte
 		binary.BigEndian.PutUint64(k[:], seq)
-		if got, _ := t.outAck.Cursor().Seek(k[:]); bytes.Equal(got, k[:]) {
+		if got, _ := t.outAck().Cursor().Seek(k[:]); bytes.Equal(got, k[:]) {
 			acks++
-		} else if got, _ := t.outTel.Cursor().Seek(k[:]); bytes.Equal(got, k[:]) {
+		} else if got, _ := t.outTel().Cursor().Seek(k[:]); bytes.Equal(got, k[:]) {
 			telemetry++
 		}
 	}
@@ -273,11 +273,11 @@ func (t *txn) enqueue(class OutboxClass, data []byte, maxOutbox int) (seq uint64
 		if tel == 0 {
 			return 0, 0, fmt.Errorf("%w: %d acks are waiting, the bound is %d, and acks are never dropped", ErrOutboxFull, acks, maxOutbox)
 		}
-		k, _ := t.outTel.Cursor().First()
+		k, _ := t.outTel().Cursor().First()
 		if k == nil {
 			return 0, 0, fmt.Errorf("%w: the telemetry count is %d but the bucket is empty", ErrCorrupt, tel)
 		}
-		if err := t.outTel.Delete(k); err != nil {
+		if err := t.outTel().Delete(k); err != nil {
 			return 0, 0, err
 		}
 		tel--

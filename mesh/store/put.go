@@ -148,7 +148,7 @@ func (s *Store) putItems(its []item, now time.Time, queued func(t *txn, i int) (
 // putTx stores one item in t. Without evict, it returns errNeedRoom when
 // the item does not fit.
 func (s *Store) putTx(t *txn, it item, nowMs int64, evict bool, fresh map[record.ID]bool) (bool, error) {
-	if v := t.rec.Get(it.id[:]); v != nil {
+	if v := t.rec().Get(it.id[:]); v != nil {
 		if it.kind != record.KindProtocol {
 			return false, nil
 		}
@@ -186,7 +186,7 @@ func (s *Store) putTx(t *txn, it item, nowMs int64, evict bool, fresh map[record
 // insert writes a new record and its index entries.
 func (s *Store) insert(t *txn, it item, nowMs int64) error {
 	id := it.id
-	if err := t.rec.Put(id[:], encodeEntry(it, nowMs)); err != nil {
+	if err := t.rec().Put(id[:], encodeEntry(it, nowMs)); err != nil {
 		return err
 	}
 	for _, x := range t.indexEntries(id, it.kind, it.tier, it.scope, it.expires, nowMs) {
@@ -204,7 +204,7 @@ func (s *Store) insert(t *txn, it item, nowMs int64) error {
 	// long as it and the superseded record live, if it may supersede it.
 	for _, sid := range it.supersedes {
 		until := it.expires
-		if v := t.rec.Get(sid[:]); v != nil {
+		if v := t.rec().Get(sid[:]); v != nil {
 			h, err := decodeEntryHeader(v)
 			if err != nil {
 				return fmt.Errorf("record %s: %w", sid.Short(), err)
@@ -222,7 +222,7 @@ func (s *Store) insert(t *txn, it item, nowMs int64) error {
 	// A record that arrives after what superseded it stays superseded
 	// until it expires, if what superseded it had the right to; a claim
 	// it had not is void.
-	if v := t.sup.Get(id[:]); v != nil {
+	if v := t.sup().Get(id[:]); v != nil {
 		c, err := decodeSupClaim(v)
 		if err != nil {
 			return fmt.Errorf("superseded-set entry %s: %w", id.Short(), err)
@@ -352,7 +352,7 @@ func (c *supClaim) add(w claimant) {
 // record of claimant w (nil: keep the claimants as they are).
 func setSuperseded(t *txn, id record.ID, until int64, w *claimant) error {
 	c := supClaim{until: until}
-	if v := t.sup.Get(id[:]); v != nil {
+	if v := t.sup().Get(id[:]); v != nil {
 		old, err := decodeSupClaim(v)
 		if err != nil {
 			return fmt.Errorf("superseded-set entry %s: %w", id.Short(), err)
@@ -360,7 +360,7 @@ func setSuperseded(t *txn, id record.ID, until int64, w *claimant) error {
 		c = old
 		c.until = max(old.until, until)
 		if c.until != old.until {
-			if err := t.supexp.Delete(timeKey(old.until, id)); err != nil {
+			if err := t.supexp().Delete(timeKey(old.until, id)); err != nil {
 				return err
 			}
 		}
@@ -368,18 +368,18 @@ func setSuperseded(t *txn, id record.ID, until int64, w *claimant) error {
 	if w != nil {
 		c.add(*w)
 	}
-	if err := t.sup.Put(id[:], c.encode()); err != nil {
+	if err := t.sup().Put(id[:], c.encode()); err != nil {
 		return err
 	}
-	return t.supexp.Put(timeKey(c.until, id), nil)
+	return t.supexp().Put(timeKey(c.until, id), nil)
 }
 
 // deleteSuperseded removes id's superseded-set entry, which lasts until.
 func deleteSuperseded(t *txn, id record.ID, until int64) error {
-	if err := t.sup.Delete(id[:]); err != nil {
+	if err := t.sup().Delete(id[:]); err != nil {
 		return err
 	}
-	return t.supexp.Delete(timeKey(until, id))
+	return t.supexp().Delete(timeKey(until, id))
 }
 
 // refuseSupersede logs and counts, once t commits, a supersession refused
@@ -407,13 +407,13 @@ func (s *Store) refresh(t *txn, id record.ID, v []byte, nowMs int64) error {
 	}
 	nv := append([]byte(nil), v...)
 	binary.BigEndian.PutUint64(nv[offRefreshed:], uint64(nowMs))
-	if err := t.proto.Delete(timeKey(h.refreshed, id)); err != nil {
+	if err := t.proto().Delete(timeKey(h.refreshed, id)); err != nil {
 		return err
 	}
-	if err := t.proto.Put(timeKey(nowMs, id), nil); err != nil {
+	if err := t.proto().Put(timeKey(nowMs, id), nil); err != nil {
 		return err
 	}
-	return t.rec.Put(id[:], nv)
+	return t.rec().Put(id[:], nv)
 }
 
 // evict finds the records to evict to free need bytes: those of a tier
@@ -421,7 +421,7 @@ func (s *Store) refresh(t *txn, id record.ID, v []byte, nowMs int64) error {
 // in keep. It returns the bytes they hold and how many they are (the first
 // n in that order), without deleting them.
 func (s *Store) evict(t *txn, need int64, tier record.Tier, keep map[record.ID]bool) (freed int64, n int, err error) {
-	c := t.tier.Cursor()
+	c := t.tier().Cursor()
 	for k, _ := c.First(); k != nil && record.Tier(k[0]) < tier && freed < need; k, _ = c.Next() {
 		if len(k) != 1+8+32 {
 			return 0, 0, fmt.Errorf("%w: tier index key of %d bytes", ErrCorrupt, len(k))
@@ -430,7 +430,7 @@ func (s *Store) evict(t *txn, need int64, tier record.Tier, keep map[record.ID]b
 		if keep[id] {
 			continue
 		}
-		v := t.rec.Get(id[:])
+		v := t.rec().Get(id[:])
 		if v == nil {
 			return 0, 0, fmt.Errorf("%w: tier index names record %s, which is not stored", ErrCorrupt, id.Short())
 		}
@@ -447,7 +447,7 @@ func (s *Store) evict(t *txn, need int64, tier record.Tier, keep map[record.ID]b
 // deleteIDs deletes the first n records evict would pick.
 func (s *Store) deleteIDs(t *txn, n int, tier record.Tier, keep map[record.ID]bool) error {
 	var ids []record.ID
-	c := t.tier.Cursor()
+	c := t.tier().Cursor()
 	for k, _ := c.First(); k != nil && record.Tier(k[0]) < tier && len(ids) < n; k, _ = c.Next() {
 		if id := idAt(k, 9); !keep[id] {
 			ids = append(ids, id)
@@ -464,7 +464,7 @@ func (s *Store) deleteIDs(t *txn, n int, tier record.Tier, keep map[record.ID]bo
 // deleteRecord deletes a stored record and its index entries. Its
 // superseded-set entries stay until they expire.
 func deleteRecord(t *txn, id record.ID) error {
-	v := t.rec.Get(id[:])
+	v := t.rec().Get(id[:])
 	if v == nil {
 		return nil
 	}
@@ -473,7 +473,7 @@ func deleteRecord(t *txn, id record.ID) error {
 		return fmt.Errorf("record %s: %w", id.Short(), err)
 	}
 	dels := append(t.indexEntries(id, h.kind, h.tier, h.scope, h.expires, h.refreshed),
-		indexEntry{t.rec, id[:], "rec"}) // last: h was decoded from its value
+		indexEntry{t.rec(), id[:], "rec"}) // last: h was decoded from its value
 	for _, d := range dels {
 		if err := d.b.Delete(d.k); err != nil {
 			return err
@@ -519,10 +519,10 @@ func (s *Store) Sweep(now time.Time) (removed int, err error) {
 				}
 				return nil
 			}
-			if err := collect(t.exp, nowMs); err != nil {
+			if err := collect(t.exp(), nowMs); err != nil {
 				return err
 			}
-			if err := collect(t.proto, staleMs); err != nil {
+			if err := collect(t.proto(), staleMs); err != nil {
 				return err
 			}
 			for _, id := range ids {
@@ -532,7 +532,7 @@ func (s *Store) Sweep(now time.Time) (removed int, err error) {
 			}
 			n = len(ids)
 			var sups [][]byte
-			c := t.supexp.Cursor()
+			c := t.supexp().Cursor()
 			for k, _ := c.First(); k != nil; k, _ = c.Next() {
 				if len(k) != 40 {
 					return fmt.Errorf("%w: superseded-set key of %d bytes", ErrCorrupt, len(k))
@@ -547,10 +547,10 @@ func (s *Store) Sweep(now time.Time) (removed int, err error) {
 				sups = append(sups, append([]byte(nil), k...))
 			}
 			for _, k := range sups {
-				if err := t.supexp.Delete(k); err != nil {
+				if err := t.supexp().Delete(k); err != nil {
 					return err
 				}
-				if err := t.sup.Delete(k[8:]); err != nil {
+				if err := t.sup().Delete(k[8:]); err != nil {
 					return err
 				}
 			}
@@ -582,18 +582,18 @@ type indexEntry struct {
 // scopes are not in the scope index (schema 2).
 func (t *txn) indexEntries(id record.ID, kind record.Kind, tier record.Tier, scope string, expires, refreshed int64) []indexEntry {
 	es := []indexEntry{
-		{t.exp, timeKey(expires, id), "exp"},
-		{t.kind, kindKey(kind, expires, id), "kind"},
-		{t.tier, tierKey(tier, expires, id), "tier"},
+		{t.exp(), timeKey(expires, id), "exp"},
+		{t.kind(), kindKey(kind, expires, id), "kind"},
+		{t.tier(), tierKey(tier, expires, id), "tier"},
 	}
-	if t.deviceScopes || !deviceScope(scope) {
-		es = append(es, indexEntry{t.scope, scopeKey(scope, expires, id), "scope"})
+	if t.deviceScopes() || !deviceScope(scope) {
+		es = append(es, indexEntry{t.scope(), scopeKey(scope, expires, id), "scope"})
 	}
 	if kind.Displayable() {
-		es = append(es, indexEntry{t.disp, timeKey(expires, id), "disp"})
+		es = append(es, indexEntry{t.disp(), timeKey(expires, id), "disp"})
 	}
 	if kind == record.KindProtocol {
-		es = append(es, indexEntry{t.proto, timeKey(refreshed, id), "proto"})
+		es = append(es, indexEntry{t.proto(), timeKey(refreshed, id), "proto"})
 	}
 	return es
 }

@@ -34,7 +34,7 @@ func (s *Store) GetEntry(id record.ID) (Entry, error) {
 func (s *Store) entry(op string, id record.ID) (Entry, error) {
 	var e Entry
 	err := s.view(func(t *txn) error {
-		v := t.rec.Get(id[:])
+		v := t.rec().Get(id[:])
 		if v == nil {
 			return ErrNotFound
 		}
@@ -55,7 +55,7 @@ func (s *Store) entry(op string, id record.ID) (Entry, error) {
 func (s *Store) Has(id record.ID) (bool, error) {
 	var ok bool
 	err := s.view(func(t *txn) error {
-		ok = t.rec.Get(id[:]) != nil
+		ok = t.rec().Get(id[:]) != nil
 		return nil
 	})
 	if err != nil {
@@ -69,7 +69,7 @@ func (s *Store) Has(id record.ID) (bool, error) {
 func (s *Store) Superseded(id record.ID) (bool, error) {
 	var ok bool
 	err := s.view(func(t *txn) error {
-		ok = t.sup.Get(id[:]) != nil
+		ok = t.sup().Get(id[:]) != nil
 		return nil
 	})
 	if err != nil {
@@ -89,7 +89,7 @@ func (s *Store) ByScope(scope record.Scope) ([]Entry, error) {
 	if deviceScope(string(scope)) {
 		es, err = s.scanScope(string(scope))
 	} else {
-		es, err = s.prefixed(func(t *txn) *bolt.Bucket { return t.scope }, scopePrefix(string(scope)))
+		es, err = s.prefixed(func(t *txn) *bolt.Bucket { return t.scope() }, scopePrefix(string(scope)))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: by scope %q: %w", scope, err)
@@ -100,7 +100,7 @@ func (s *Store) ByScope(scope record.Scope) ([]Entry, error) {
 // ByKind returns the stored records of kind, soonest-expiring first,
 // including expired records not swept yet.
 func (s *Store) ByKind(kind record.Kind) ([]Entry, error) {
-	es, err := s.prefixed(func(t *txn) *bolt.Bucket { return t.kind }, []byte{byte(kind)})
+	es, err := s.prefixed(func(t *txn) *bolt.Bucket { return t.kind() }, []byte{byte(kind)})
 	if err != nil {
 		return nil, fmt.Errorf("store: by kind %s: %w", kind, err)
 	}
@@ -114,7 +114,7 @@ func (s *Store) ByKind(kind record.Kind) ([]Entry, error) {
 func (s *Store) PutSince(kind record.Kind, since time.Time, fn func(Entry) error) error {
 	sinceMs := since.UnixMilli()
 	err := s.view(func(t *txn) error {
-		return t.walk(t.kind, []byte{byte(kind)}, func(h entryHeader) bool { return h.refreshed >= sinceMs }, fn)
+		return t.walk(t.kind(), []byte{byte(kind)}, func(h entryHeader) bool { return h.refreshed >= sinceMs }, fn)
 	})
 	if err != nil {
 		return fmt.Errorf("store: %s put since %v: %w", kind, since.UTC(), err)
@@ -127,7 +127,7 @@ func (s *Store) PutSince(kind record.Kind, since time.Time, fn func(Entry) error
 func (s *Store) scanScope(scope string) ([]Entry, error) {
 	var es []Entry
 	err := s.view(func(t *txn) error {
-		return t.walk(t.exp, nil, func(h entryHeader) bool { return h.scope == scope }, func(e Entry) error {
+		return t.walk(t.exp(), nil, func(h entryHeader) bool { return h.scope == scope }, func(e Entry) error {
 			es = append(es, e)
 			return nil
 		})
@@ -145,7 +145,7 @@ func (t *txn) walk(index *bolt.Bucket, prefix []byte, keep func(entryHeader) boo
 			return fmt.Errorf("%w: index key of %d bytes under prefix %q", ErrCorrupt, len(k), prefix)
 		}
 		id := idAt(k, len(prefix)+8)
-		v := t.rec.Get(id[:])
+		v := t.rec().Get(id[:])
 		if v == nil {
 			return fmt.Errorf("%w: an index names record %s, which is not stored", ErrCorrupt, id.Short())
 		}
@@ -181,7 +181,7 @@ func (s *Store) prefixed(bucket func(*txn) *bolt.Bucket, prefix []byte) ([]Entry
 
 // entry returns the stored record id, which an index names.
 func (t *txn) entry(id record.ID) (Entry, error) {
-	v := t.rec.Get(id[:])
+	v := t.rec().Get(id[:])
 	if v == nil {
 		return Entry{}, fmt.Errorf("%w: an index names record %s, which is not stored", ErrCorrupt, id.Short())
 	}
@@ -199,14 +199,14 @@ func (t *txn) entry(id record.ID) (Entry, error) {
 func (s *Store) Active(now time.Time) ([]Entry, error) {
 	var es []Entry
 	err := s.view(func(t *txn) error {
-		c := t.disp.Cursor()
+		c := t.disp().Cursor()
 		// Unexpired at now: expires (ms) > now (ms).
 		for k, _ := c.Seek(timeKey(now.UnixMilli()+1, record.ID{})); k != nil; k, _ = c.Next() {
 			if len(k) != 40 {
 				return fmt.Errorf("%w: display index key of %d bytes", ErrCorrupt, len(k))
 			}
 			id := idAt(k, 8)
-			if t.sup.Get(id[:]) != nil {
+			if t.sup().Get(id[:]) != nil {
 				continue
 			}
 			e, err := t.entry(id)

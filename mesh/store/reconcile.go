@@ -135,7 +135,7 @@ func (r *Reconciler) Respond(msg []byte) (reply []byte, peerHas, peerNeeds []rec
 	var t *txn // set inside the view below
 	report := func(list *[]record.ID, ids []record.ID) {
 		for _, id := range ids {
-			if r.reported[id] || list == &peerHas && t.rec.Get(id[:]) != nil {
+			if r.reported[id] || list == &peerHas && t.rec().Get(id[:]) != nil {
 				continue // a peer's claim that we lack what we have is not passed on
 			}
 			r.reported[id] = true

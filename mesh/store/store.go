@@ -143,7 +143,9 @@ var (
 	bOutAck = []byte("outack")
 	bOutTel = []byte("outtel")
 
-	allBuckets = [][]byte{bMeta, bRec, bExp, bDisp, bScope, bKind, bTier, bProto, bSup, bSupExp, bOutAck, bOutTel}
+	// allBuckets in the order of txn's accessors.
+	allBucketsArray = [...][]byte{bMeta, bRec, bExp, bDisp, bScope, bKind, bTier, bProto, bSup, bSupExp, bOutAck, bOutTel}
+	allBuckets      = allBucketsArray[:]
 )
 
 // Keys in the meta bucket.
@@ -323,7 +325,7 @@ func verifyContents(tx *bolt.Tx) error {
 	}
 	var count, size uint64
 	var ndisp, nproto, nscope int
-	c := t.rec.Cursor()
+	c := t.rec().Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if len(k) != 32 {
 			return fmt.Errorf("%w: record key of %d bytes", ErrCorrupt, len(k))
@@ -346,7 +348,7 @@ func verifyContents(tx *bolt.Tx) error {
 			if !hasKey(n.b, n.k) {
 				return fmt.Errorf("%w: record %s is missing from the %s index", ErrCorrupt, id.Short(), n.name)
 			}
-			if n.b == t.scope {
+			if n.b == t.scope() {
 				nscope++
 			}
 		}
@@ -361,21 +363,21 @@ func verifyContents(tx *bolt.Tx) error {
 		name string
 		want int
 	}{
-		{t.exp, "exp", int(count)}, {t.scope, "scope", nscope}, {t.kind, "kind", int(count)}, {t.tier, "tier", int(count)},
-		{t.disp, "disp", ndisp}, {t.proto, "proto", nproto}, {t.supexp, "supexp", t.sup.Stats().KeyN},
-		{t.outAck, "outack", int(t.counter(kOutAcks))}, {t.outTel, "outtel", int(t.counter(kOutTel))},
+		{t.exp(), "exp", int(count)}, {t.scope(), "scope", nscope}, {t.kind(), "kind", int(count)}, {t.tier(), "tier", int(count)},
+		{t.disp(), "disp", ndisp}, {t.proto(), "proto", nproto}, {t.supexp(), "supexp", t.sup().Stats().KeyN},
+		{t.outAck(), "outack", int(t.counter(kOutAcks))}, {t.outTel(), "outtel", int(t.counter(kOutTel))},
 	} {
 		if n := b.b.Stats().KeyN; n != b.want {
 			return fmt.Errorf("%w: the %s bucket holds %d keys, want %d", ErrCorrupt, b.name, n, b.want)
 		}
 	}
-	c = t.sup.Cursor()
+	c = t.sup().Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		cl, err := decodeSupClaim(v)
 		if err != nil {
 			return fmt.Errorf("superseded-set entry %x: %w", k, err)
 		}
-		if len(k) != 32 || !hasKey(t.supexp, timeKey(cl.until, idAt(k, 0))) {
+		if len(k) != 32 || !hasKey(t.supexp(), timeKey(cl.until, idAt(k, 0))) {
 			return fmt.Errorf("%w: superseded-set entry %x does not match its expiry index", ErrCorrupt, k)
 		}
 	}
@@ -488,7 +490,7 @@ func (s *Store) Stats() (Stats, error) {
 		pa, pt := t.pendingRemovals(acked)
 		st.Records = int(t.counter(kCount))
 		st.Bytes = int64(t.counter(kBytes))
-		st.Superseded = t.sup.Stats().KeyN
+		st.Superseded = t.sup().Stats().KeyN
 		st.OutboxAcks = int(t.counter(kOutAcks)) - pa
 		st.OutboxTelemetry = int(t.counter(kOutTel)) - pt
 		st.OutboxDropped = int64(t.counter(kOutDropped))
@@ -514,30 +516,55 @@ func (s *Store) Len() (int, error) {
 	return n, nil
 }
 
-// txn is a transaction with its buckets looked up.
+// txn is a transaction whose buckets are looked up when first used: a
+// transaction uses a few of them, and each lookup costs a search of the
+// root bucket. Open checked that every bucket exists, and none is ever
+// deleted.
 type txn struct {
-	tx                                                          *bolt.Tx
-	meta, rec, exp, disp, scope, kind, tier, proto, sup, supexp *bolt.Bucket
-	outAck, outTel                                              *bolt.Bucket
-	// deviceScopes: the file is schema 1, whose scope index also held
-	// device scopes (checked before Open migrates it).
-	deviceScopes bool
+	tx      *bolt.Tx
+	buckets [len(allBucketsArray)]*bolt.Bucket
+	schema1 int8 // 0 not looked up, 1 schema 1, -1 not
 }
 
-func newTxn(tx *bolt.Tx) (*txn, error) {
-	t := &txn{tx: tx}
-	ptrs := []**bolt.Bucket{&t.meta, &t.rec, &t.exp, &t.disp, &t.scope, &t.kind, &t.tier, &t.proto, &t.sup, &t.supexp, &t.outAck, &t.outTel}
-	for i, name := range allBuckets {
-		b := tx.Bucket(name)
-		if b == nil {
-			return nil, fmt.Errorf("%w: bucket %q is missing", ErrCorrupt, name)
+func newTxn(tx *bolt.Tx) (*txn, error) { return &txn{tx: tx}, nil }
+
+// bucket returns the bucket allBuckets[i].
+func (t *txn) bucket(i int) *bolt.Bucket {
+	if b := t.buckets[i]; b != nil {
+		return b
+	}
+	b := t.tx.Bucket(allBuckets[i])
+	if b == nil {
+		// Open checked; a file changed under a running store is beyond repair here.
+		panic(fmt.Sprintf("store: bucket %q is missing", allBuckets[i]))
+	}
+	t.buckets[i] = b
+	return b
+}
+
+func (t *txn) meta() *bolt.Bucket   { return t.bucket(0) }
+func (t *txn) rec() *bolt.Bucket    { return t.bucket(1) }
+func (t *txn) exp() *bolt.Bucket    { return t.bucket(2) }
+func (t *txn) disp() *bolt.Bucket   { return t.bucket(3) }
+func (t *txn) scope() *bolt.Bucket  { return t.bucket(4) }
+func (t *txn) kind() *bolt.Bucket   { return t.bucket(5) }
+func (t *txn) tier() *bolt.Bucket   { return t.bucket(6) }
+func (t *txn) proto() *bolt.Bucket  { return t.bucket(7) }
+func (t *txn) sup() *bolt.Bucket    { return t.bucket(8) }
+func (t *txn) supexp() *bolt.Bucket { return t.bucket(9) }
+func (t *txn) outAck() *bolt.Bucket { return t.bucket(10) }
+func (t *txn) outTel() *bolt.Bucket { return t.bucket(11) }
+
+// deviceScopes says whether the file is schema 1, whose scope index also
+// held device scopes (checked before Open migrates it).
+func (t *txn) deviceScopes() bool {
+	if t.schema1 == 0 {
+		t.schema1 = -1
+		if v := t.meta().Get(kSchema); len(v) == 4 && binary.BigEndian.Uint32(v) == 1 {
+			t.schema1 = 1
 		}
-		*ptrs[i] = b
 	}
-	if v := t.meta.Get(kSchema); len(v) == 4 && binary.BigEndian.Uint32(v) == 1 {
-		t.deviceScopes = true
-	}
-	return t, nil
+	return t.schema1 == 1
 }
 
 func (s *Store) view(fn func(t *txn) error) error {
@@ -582,7 +609,7 @@ func closedErr(err error) error {
 }
 
 func (t *txn) counter(k []byte) uint64 {
-	v := t.meta.Get(k)
+	v := t.meta().Get(k)
 	if len(v) != 8 {
 		return 0
 	}
@@ -592,7 +619,7 @@ func (t *txn) counter(k []byte) uint64 {
 func (t *txn) setCounter(k []byte, n uint64) error {
 	var v [8]byte
 	binary.BigEndian.PutUint64(v[:], n)
-	return t.meta.Put(k, v[:])
+	return t.meta().Put(k, v[:])
 }
 
 func (t *txn) addCounter(k []byte, delta int64) error {

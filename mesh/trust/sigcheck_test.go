@@ -186,3 +186,41 @@ func TestCertificate(t *testing.T) {
 		t.Error("a short kid found a certificate")
 	}
 }
+
+// TestSignedHere: a record this process signed is accepted without its
+// signature being checked, once; a record whose signer resolves to
+// another key than the one named is checked as usual.
+func TestSignedHere(t *testing.T) {
+	f := testFixture()
+	v := newTestVerifier(t, Config{})
+	s := f.server.signer()
+	r := mustSign(t, rec(record.TierWarning, record.City, "server-1", 1), s)
+	v.SignedHere(r, s)
+	if n := v.sigs.size(); n != 1 {
+		t.Fatalf("%d records held, want 1", n)
+	}
+	if _, err := v.Accept(r, t0); err != nil {
+		t.Fatalf("Accept of a record signed here: %v", err)
+	}
+	if n := v.sigs.size(); n != 0 {
+		t.Errorf("%d records held after Verify took it, want 0", n)
+	}
+
+	// A signer whose key is not its certificate's makes signatures that
+	// do not verify; naming that signer does not vouch for them.
+	bad := s
+	bad.Key = f.server2.key
+	forged := mustSign(t, rec(record.TierWarning, record.City, "server-1", 2), bad)
+	v.SignedHere(forged, bad)
+	_, err := v.Verify(forged, t0)
+	wantReason(t, err, ReasonBadSignature)
+
+	// What the skip rests on: naming the certificate's key for a
+	// signature it did not make would be believed. Hence "only for
+	// records signed here".
+	lie := mustSign(t, rec(record.TierWarning, record.City, "server-1", 3), bad)
+	v.SignedHere(lie, s)
+	if _, err := v.Verify(lie, t0); err != nil {
+		t.Errorf("Verify after SignedHere with the resolving key: %v (the check was not skipped)", err)
+	}
+}

@@ -37,6 +37,12 @@ type E2EBenchConfig struct {
 	// Wait is how long an alert may take to reach every pole before the
 	// phase counts the rest as not delivered (default 10 s).
 	Wait time.Duration
+	// Gap is the quiet time before each alert (default 2 s): each one
+	// comes to a city at rest, as alerts do, and not on the tail of the
+	// previous one's deferred work (the poles' gossip notices a second
+	// after, the receipts' removals from the outboxes). That work is
+	// still counted in CPUPerPole.
+	Gap time.Duration
 	// NoBaseline skips the broker fan-out baseline.
 	NoBaseline bool
 	// Dir is where the city's files go (a fresh directory in it, removed
@@ -65,6 +71,9 @@ func (c *E2EBenchConfig) defaults() {
 	}
 	if c.Wait <= 0 {
 		c.Wait = 10 * time.Second
+	}
+	if c.Gap <= 0 {
+		c.Gap = 2 * time.Second
 	}
 	if c.Progress == nil {
 		c.Progress = func(string, ...any) {}
@@ -318,6 +327,11 @@ func RunE2EBench(ctx context.Context, cfg E2EBenchConfig) (E2EBenchResult, error
 		ph := E2EPhase{Alerts: cfg.Alerts, Poles: len(poles)}
 		var lat, made []time.Duration
 		for i := range cfg.Alerts {
+			select {
+			case <-ctx.Done():
+				return ph, ctx.Err()
+			case <-time.After(cfg.Gap):
+			}
 			acks.offset.Store(int64(c.clock.Now().Sub(time.Now())))
 			id, t0, err := send()
 			if err != nil {

@@ -11,7 +11,7 @@ import (
 // every pole it addresses, with latencies that make sense, and the
 // baseline fan-out is measured.
 func TestE2EBench(t *testing.T) {
-	res, err := RunE2EBench(context.Background(), E2EBenchConfig{Poles: 6, Zones: 2, Alerts: 2, Wait: 20 * time.Second, Progress: t.Logf})
+	res, err := RunE2EBench(context.Background(), E2EBenchConfig{Poles: 6, Zones: 2, Alerts: 2, Wait: 20 * time.Second, Gap: time.Millisecond, Progress: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -112,6 +113,14 @@ func (c *UpCity) startUnit(name string, run func(context.Context) error, closeFn
 	u := &unit{name: name, cancel: cancel, done: make(chan error, 1), close: closeFn}
 	go func() { u.done <- run(ctx) }()
 	return u
+}
+
+// profileAs labels the goroutines this one starts from now on, until done
+// is called, with role=role: a CPU profile of the city (bench e2e
+// --cpuprofile) then splits by role (go tool pprof -tags).
+func profileAs(role string) (done func()) {
+	pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("role", role)))
+	return func() { pprof.SetGoroutineLabels(context.Background()) }
 }
 
 // stop stops u and closes its files (nil: nothing running).
@@ -221,6 +230,7 @@ func (c *UpCity) start(ctx context.Context, cfg UpConfig) error {
 	}
 
 	cfg.Progress("starting the control server (a new city PKI in %s)", c.dir)
+	serverStarted := profileAs("server")
 	l, err := StartLocalServer(ctx, LocalServerConfig{Dir: c.dir, City: "demoville", Logger: cfg.Logger, Configure: func(sc *server.Config) {
 		if !cfg.FastLogins {
 			// A demo, but the real thing: the machine's clock and
@@ -233,6 +243,7 @@ func (c *UpCity) start(ctx context.Context, cfg UpConfig) error {
 			sc.Hooks.Memberlist = c.ml
 		}
 	}})
+	serverStarted()
 	if err != nil {
 		return err
 	}
@@ -430,6 +441,7 @@ func (c *UpCity) StartGateway(i int) error {
 		id := ug.cfg.PKI.GatewayID
 		opts.OnEvent = func(ev mesh.Event) { f(id, ev) }
 	}
+	defer profileAs("gateway")()
 	g, err := gateway.New(ug.cfg, opts)
 	if err != nil {
 		return err
@@ -470,6 +482,7 @@ func (c *UpCity) StartPole(i int) error {
 	if up.u != nil {
 		return fmt.Errorf("city: pole %s is running", up.cfg.PKI.DeviceID)
 	}
+	defer profileAs("pole")()
 	p, err := edge.New(up.cfg, up.opts)
 	if err != nil {
 		return err

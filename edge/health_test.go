@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cityarray/cityarray/mesh"
+	"github.com/cityarray/cityarray/mesh/gossip"
 	"github.com/cityarray/cityarray/mesh/record"
 )
 
@@ -37,5 +39,16 @@ func TestDueMeshResends(t *testing.T) {
 	step(time.Minute+time.Second, []record.ID{b}) // a left the outbox
 	if _, ok := offers[a]; ok || len(offers) != 1 {
 		t.Errorf("offers %v: want only b", offers)
+	}
+}
+
+// Only what the zone broker sent (which every pole of the zone got) is
+// announced on gossip instead of pushed; what came by the cellular link
+// or by gossip is pushed as usual.
+func TestFromZoneBroker(t *testing.T) {
+	for link, want := range map[string]bool{gatewayLink: true, "cellular": false, gossip.LinkName: false, "": false} {
+		if got := fromZoneBroker(mesh.Forward{From: mesh.Source{Link: link}}); got != want {
+			t.Errorf("a record from link %q: announce only %v, want %v", link, got, want)
+		}
 	}
 }

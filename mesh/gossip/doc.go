@@ -28,6 +28,15 @@
 // the few members the pushes miss under loss, in a few round trips rather
 // than a gossip interval.
 //
+// A record Config.AnnounceOnly names is not pushed: it came by a medium the
+// neighbours share (a pole's zone broker sends every pole of the zone the
+// same alert), so pushing it would cost each neighbour a copy to receive
+// and drop. It is announced instead, AnnounceDelay (1 s) after it came, to
+// Fanout members, with whatever else came meanwhile in the same notice; a
+// member that lacks it grafts it and pushes it on as a record new to it.
+// The notices are for a pole whose uplink failed unnoticed; one that knows
+// it has none reconciles every few seconds (Link.Reconcile).
+//
 // # Anti-entropy
 //
 // Pushes and grafts are best effort; anti-entropy is the repair of last

@@ -135,7 +135,11 @@
 //
 // While connected, the link publishes the oldest Window entries at QoS 1
 // and removes an entry only when its id comes back on the node's receipts
-// topic, never on a PUBACK. An entry whose receipt does not arrive within
+// topic, never on a PUBACK (from the window at once; from the outbox on
+// disk with the store's next write, or RemoveAfter later: a receipt costs
+// no disk flush of its own, and a power cut in between sends the entry
+// again, which the receiver drops as a duplicate). An entry whose receipt
+// does not arrive within
 // ReceiptTimeout is sent again, and every entry in the window is sent
 // again after each reconnect; the receiver deduplicates by id, so resends
 // are idempotent. An entry whose record expired more than ExpiredGrace

@@ -574,6 +574,35 @@ func TestByScopeByKind(t *testing.T) {
 	}
 }
 
+// mustEnqueue puts data in s's outbox as class c.
+func mustEnqueue(t *testing.T, s *store.Store, c store.OutboxClass, data string) uint64 {
+	t.Helper()
+	seq, err := s.Enqueue(c, []byte(data))
+	if err != nil {
+		t.Fatalf("Enqueue %s %q: %v", c, data, err)
+	}
+	return seq
+}
+
+// outboxEntries returns the data of s's outbox entries, oldest first,
+// each prefixed with its class if withClass.
+func outboxEntries(t *testing.T, s *store.Store, withClass bool) []string {
+	t.Helper()
+	items, err := s.Peek(100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, it := range items {
+		e := string(it.Data)
+		if withClass {
+			e = it.Class.String() + ":" + e
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
 func TestOutbox(t *testing.T) {
 	opts := testOptions()
 	opts.MaxOutbox = 4
@@ -583,26 +612,8 @@ func TestOutbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { s.Close() }()
-	enq := func(c store.OutboxClass, data string) uint64 {
-		t.Helper()
-		seq, err := s.Enqueue(c, []byte(data))
-		if err != nil {
-			t.Fatalf("Enqueue %s %q: %v", c, data, err)
-		}
-		return seq
-	}
-	peek := func() []string {
-		t.Helper()
-		items, err := s.Peek(100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []string
-		for _, it := range items {
-			out = append(out, it.Class.String()+":"+string(it.Data))
-		}
-		return out
-	}
+	enq := func(c store.OutboxClass, data string) uint64 { t.Helper(); return mustEnqueue(t, s, c, data) }
+	peek := func() []string { t.Helper(); return outboxEntries(t, s, true) }
 	enq(store.OutboxTelemetry, "t1")
 	a1 := enq(store.OutboxAck, "a1")
 	enq(store.OutboxTelemetry, "t2")
@@ -813,26 +824,8 @@ func TestOutboxAckLater(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { s.Close() }()
-	enq := func(c store.OutboxClass, data string) uint64 {
-		t.Helper()
-		seq, err := s.Enqueue(c, []byte(data))
-		if err != nil {
-			t.Fatalf("Enqueue %s %q: %v", c, data, err)
-		}
-		return seq
-	}
-	contents := func(s *store.Store) []string {
-		t.Helper()
-		items, err := s.Peek(100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []string
-		for _, it := range items {
-			out = append(out, string(it.Data))
-		}
-		return out
-	}
+	enq := func(c store.OutboxClass, data string) uint64 { t.Helper(); return mustEnqueue(t, s, c, data) }
+	contents := func(s *store.Store) []string { t.Helper(); return outboxEntries(t, s, false) }
 	// crashed opens a copy of the file as it is on disk now, as after a
 	// power cut.
 	crashed := func(name string) []string {

@@ -45,6 +45,7 @@ func readJSONBody(r *http.Request, maxBytes int64) ([]byte, error) {
 		maxBytes = DefaultMaxBody
 	}
 	if r.ContentLength > maxBytes {
+		drainRefused(r)
 		return nil, tooLarge(maxBytes)
 	}
 	// Read one byte more than allowed to tell "too large" from "at the
@@ -58,9 +59,22 @@ func readJSONBody(r *http.Request, maxBytes int64) ([]byte, error) {
 		return nil, NewProblem(http.StatusBadRequest, ProblemBadRequest, "the request body could not be read")
 	}
 	if int64(len(body)) > maxBytes {
+		drainRefused(r)
 		return nil, tooLarge(maxBytes)
 	}
 	return body, nil
+}
+
+// drainLimit bounds how much of a refused body drainRefused reads.
+const drainLimit = 256 << 10
+
+// drainRefused reads and drops what is left of a body refused as too large,
+// up to drainLimit. A connection the client asked to close is closed right
+// after the response, and closing it with unread data resets it: a client
+// still sending its body would get "connection reset" instead of the 413.
+// net/http drains as much itself, but only on connections it keeps open.
+func drainRefused(r *http.Request) {
+	_, _ = io.CopyN(io.Discard, r.Body, drainLimit)
 }
 
 func tooLarge(max int64) *Problem {

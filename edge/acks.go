@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/cityarray/cityarray/mesh"
-	"github.com/cityarray/cityarray/mesh/mqttlink"
 	"github.com/cityarray/cityarray/mesh/record"
 	"github.com/cityarray/cityarray/mesh/store"
 	"github.com/cityarray/cityarray/mesh/trust"
@@ -29,30 +28,22 @@ type ackKey struct {
 }
 
 // Acker signs the pole's own records (acks, health reports) with its
-// device key, puts them in the store's outbox for the uplinks (acks never
-// dropped, health as telemetry) and hands them to the node, which stores
-// them and offers them to the gossip neighbours. The node puts them in the
-// outbox in the transaction that stores them (NodeQueues, OwnOutbox: the
-// pole's way), or the acker writes the outbox entry first, in its own
-// fsync'd transaction; either way a power cut at any instant cannot leave
-// an ack stored but never sent (the uplinks are told to leave these kinds
-// out of what the node offers them: OwnUplink).
+// device key and hands them to the node, which stores them, offers them to
+// the gossip neighbours and puts them in the store's outbox for the
+// uplinks (acks never dropped, health as telemetry) in the transaction
+// that stores them: the node's outbox policy must be OwnOutbox. A power
+// cut at any instant cannot leave an ack stored but never sent (the
+// uplinks leave what the node queued to their pumps: mesh.Forward.Queued).
 // It sends each (record, state) ack once: the ones already sent are read
-// back from the store at start, so a restart does not repeat them (an ack
-// whose outbox entry was written just before a power cut is sent anyway,
-// and made again: upstream counts a state once). Safe for concurrent use.
+// back from the store at start, so a restart does not repeat them (the
+// node stores an ack and queues it together, so one that was queued is
+// also known as sent). Safe for concurrent use.
 type Acker struct {
-	st     *store.Store
 	device string
 	signer record.Signer // kid only: acks must fit one packet
 	chain  record.Signer // with the chain: health reports, so that upstream learns the certificate
 	pub    Publisher
 
-	// NodeQueues says that the node puts the pole's acks and health
-	// reports in the outbox itself, in the transaction that stores them
-	// (mesh.NodeConfig.Outbox = OwnOutbox): one commit where two were.
-	// Otherwise the acker queues them first, in a transaction of its own.
-	NodeQueues bool
 	// Verifier, if set, is the node's: told of each record the acker
 	// signs (trust.Verifier.SignedHere), so that the node's check of it
 	// does not verify a signature made a moment before.
@@ -67,7 +58,7 @@ type Acker struct {
 // and the highest sequence number it used from st. kidSigner names the
 // device certificate by kid; chainSigner carries the chain.
 func NewAcker(device string, kidSigner, chainSigner record.Signer, pub Publisher, st *store.Store) (*Acker, error) {
-	a := &Acker{st: st, device: device, signer: kidSigner, chain: chainSigner, pub: pub, sent: map[ackKey]bool{}}
+	a := &Acker{device: device, signer: kidSigner, chain: chainSigner, pub: pub, sent: map[ackKey]bool{}}
 	for _, k := range []record.Kind{record.KindAck, record.KindHealth, record.KindTelemetry, record.KindAnomaly} {
 		err := st.PutSince(k, time.Time{}, func(e store.Entry) error {
 			if e.Origin != device {
@@ -141,12 +132,12 @@ type AckRequest struct {
 	Reason string
 }
 
-// AckAll is Ack of several at once: one outbox transaction and one batch
-// for the node, so that the acks of one moment cost one disk flush each
-// way. A "received" with another state of the same record is left out
-// (each state implies it). It
-// returns how many it sent (those not sent before); on an error none is
-// counted as sent, and the next attempt sends them.
+// AckAll is Ack of several at once: one batch for the node, which stores
+// and queues them in one transaction, so that the acks of one moment cost
+// one disk flush. A "received" with another state of the same record is
+// left out (each state implies it). It returns how many it sent (those not
+// sent before); on an error none is counted as sent, and the next attempt
+// sends them.
 func (a *Acker) AckAll(ctx context.Context, reqs []AckRequest, now time.Time) (int, error) {
 	var keys []ackKey
 	var recs []*record.Record
@@ -178,19 +169,13 @@ func (a *Acker) AckAll(ctx context.Context, reqs []AckRequest, now time.Time) (i
 		return 0, nil
 	}
 	err := func() error {
-		raws := make([][]byte, len(recs))
 		for i, r := range recs {
 			signed, err := record.Sign(r, a.signer)
 			if err != nil {
 				return err
 			}
 			a.signedHere(signed, a.signer)
-			recs[i], raws[i] = signed, signed.Raw()
-		}
-		if !a.NodeQueues {
-			if _, err := a.st.EnqueueBatch(store.OutboxAck, raws); err != nil {
-				return err
-			}
+			recs[i] = signed
 		}
 		return a.pub.PublishAll(ctx, recs)
 	}()
@@ -219,11 +204,6 @@ func (a *Acker) Health(ctx context.Context, h *record.Health, now time.Time, eve
 		return fmt.Errorf("edge: health: %w", err)
 	}
 	a.signedHere(signed, a.chain)
-	if !a.NodeQueues {
-		if _, err := a.st.Enqueue(store.OutboxTelemetry, signed.Raw()); err != nil {
-			return fmt.Errorf("edge: health: %w", err)
-		}
-	}
 	if err := a.pub.PublishAll(ctx, []*record.Record{signed}); err != nil {
 		return fmt.Errorf("edge: health: %w", err)
 	}
@@ -237,7 +217,7 @@ func (a *Acker) signedHere(r *record.Record, s record.Signer) {
 }
 
 // OwnOutbox returns the node's outbox policy for device (mesh.NodeConfig
-// .Outbox, with Acker.NodeQueues): its own acks (never dropped) and
+// .Outbox, which the Acker relies on): its own acks (never dropped) and
 // health reports (telemetry) go into the outbox as they are stored, in the
 // same transaction, so a power cut leaves both or neither.
 func OwnOutbox(device string) func(*record.Record) (store.OutboxClass, bool) {
@@ -255,9 +235,6 @@ func OwnOutbox(device string) func(*record.Record) (store.OutboxClass, bool) {
 }
 
 // OwnUplink is the uplinks' policy for what the node offers them: the
-// pole's own uplink records, except acks and health reports, which the
-// Acker has put in the outbox itself.
-func OwnUplink(f mesh.Forward) bool {
-	k := f.Record.Kind
-	return f.From.Link == "" && mqttlink.Uplink(k) && k != record.KindAck && k != record.KindHealth
-}
+// pole's own uplink records (its acks and health reports the node has
+// queued already: mesh.Forward.Queued).
+func OwnUplink(f mesh.Forward) bool { return f.From.Link == "" && f.Record.Kind.Uplink() }

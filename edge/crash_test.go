@@ -134,14 +134,8 @@ func TestAckCrashChild(t *testing.T) {
 		fmt.Fprintln(os.Stderr, "open:", err)
 		os.Exit(2)
 	}
-	// Odd rounds as the pole runs: the node queues the acks as it stores
-	// them (OwnOutbox); even rounds the acker queues them first.
-	nodeQueues := round%2 == 1
-	var outbox func(*record.Record) (store.OutboxClass, bool)
-	if nodeQueues {
-		outbox = OwnOutbox("pole-1")
-	}
-	node, err := mesh.NewNode(mesh.NodeConfig{ID: "pole-1", Store: st, Verifier: v, Outbox: outbox,
+	// As the pole runs: the node queues the acks as it stores them.
+	node, err := mesh.NewNode(mesh.NodeConfig{ID: "pole-1", Store: st, Verifier: v, Outbox: OwnOutbox("pole-1"),
 		StatePath: filepath.Join(dir, TrustStateFile), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -155,7 +149,6 @@ func TestAckCrashChild(t *testing.T) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	a.NodeQueues = nodeQueues
 	w := bufio.NewWriter(os.Stdout)
 	for i := 0; ; i++ {
 		if _, err := a.Ack(context.Background(), ackedRecord(round, i), record.AckReceived, "", time.Now()); err != nil {

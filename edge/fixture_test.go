@@ -80,8 +80,8 @@ func (c *city) verifier(t *testing.T) *trust.Verifier {
 	return v
 }
 
-// runNode runs a real mesh node on a store in dir until stop is called or
-// the test ends.
+// runNode runs a real mesh node on a store in dir, with the pole's outbox
+// policy (OwnOutbox), until stop is called or the test ends.
 func runNode(t *testing.T, dir string, clk *clocktest.Clock) (n *mesh.Node, st *store.Store, stop func()) {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -91,7 +91,7 @@ func runNode(t *testing.T, dir string, clk *clocktest.Clock) (n *mesh.Node, st *
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err = mesh.NewNode(mesh.NodeConfig{ID: "pole-1", Store: st, Verifier: testCity().verifier(t), Clock: clk})
+	n, err = mesh.NewNode(mesh.NodeConfig{ID: "pole-1", Store: st, Verifier: testCity().verifier(t), Clock: clk, Outbox: OwnOutbox("pole-1")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -124,26 +124,6 @@ func fromZoneBroker(f mesh.Forward) bool { return f.From.Link == gatewayLink }
 // gatewayLink is the name of the pole's MQTT link to its zone's gateways.
 const gatewayLink = "gateway"
 
-// offerOutboxToMesh offers the gossip link what the pole's outbox still
-// holds (acks and reports not yet confirmed upstream): when the pole
-// loses its uplink, what it queued while it had one would otherwise wait
-// for the uplink to come back.
-func (p *Pole) offerOutboxToMesh() {
-	if p.gossip == nil {
-		return
-	}
-	items, err := p.store.Peek(outboxRelayMax)
-	if err != nil {
-		p.log.Warn("offering the outbox to the mesh", "err", err)
-		return
-	}
-	for _, it := range items {
-		if r, err := record.Parse(it.Data); err == nil {
-			p.gossip.Offer(mesh.Forward{Record: r})
-		}
-	}
-}
-
 // meshOffer is when the loop last offered an outbox entry to the mesh,
 // and how many times it has.
 type meshOffer struct {
@@ -187,25 +167,38 @@ func dueMeshResends(ids []record.ID, offers map[record.ID]meshOffer, now time.Ti
 	return due
 }
 
-// resendOutboxToMesh offers the mesh again the outbox entries
-// dueMeshResends says.
-func (p *Pole) resendOutboxToMesh(now time.Time, st *loopState) {
+// offerOutboxToMesh offers the gossip link what the pole's outbox still
+// holds (acks and reports not yet confirmed upstream). With all, every
+// entry: when the pole loses its uplink, what it queued while it had one
+// would otherwise wait for the uplink to come back. Without, only the
+// entries dueMeshResends says at now, recorded in st.meshOffers.
+func (p *Pole) offerOutboxToMesh(all bool, now time.Time, st *loopState) {
 	if p.gossip == nil {
 		return
 	}
 	items, err := p.store.Peek(outboxRelayMax)
 	if err != nil {
-		p.log.Warn("offering the outbox to the mesh again", "err", err)
+		p.log.Warn("offering the outbox to the mesh", "resends", !all, "err", err)
 		return
 	}
-	ids := make([]record.ID, len(items))
-	raw := make(map[record.ID][]byte, len(items))
-	for i, it := range items {
-		ids[i] = record.IDOf(it.Data)
-		raw[ids[i]] = it.Data
+	offer := make([][]byte, 0, len(items))
+	if all {
+		for _, it := range items {
+			offer = append(offer, it.Data)
+		}
+	} else {
+		ids := make([]record.ID, len(items))
+		raw := make(map[record.ID][]byte, len(items))
+		for i, it := range items {
+			ids[i] = record.IDOf(it.Data)
+			raw[ids[i]] = it.Data
+		}
+		for _, id := range dueMeshResends(ids, st.meshOffers, now) {
+			offer = append(offer, raw[id])
+		}
 	}
-	for _, id := range dueMeshResends(ids, st.meshOffers, now) {
-		if r, err := record.Parse(raw[id]); err == nil {
+	for _, data := range offer {
+		if r, err := record.Parse(data); err == nil {
 			p.gossip.Offer(mesh.Forward{Record: r})
 		}
 	}
@@ -227,7 +220,7 @@ func (p *Pole) gatewayUplink(f mesh.Forward) bool {
 	if OwnUplink(f) {
 		return true
 	}
-	if f.From.Link != gossip.LinkName || !mqttlink.Uplink(f.Record.Kind) || f.Record.Origin == p.ident.ID {
+	if f.From.Link != gossip.LinkName || !f.Record.Kind.Uplink() || f.Record.Origin == p.ident.ID {
 		return false
 	}
 	var rung any

@@ -147,7 +147,7 @@ func (p *Pole) loop(ctx context.Context, acks chan<- []AckRequest, plays chan<- 
 				// comes within a rung check, not the 30 s backstop, and
 				// its acks go upstream again until they surely have.
 				p.gossip.Reconcile()
-				p.resendOutboxToMesh(p.clock.Now(), st)
+				p.offerOutboxToMesh(false, p.clock.Now(), st)
 			} else {
 				clear(st.meshOffers)
 			}
@@ -159,7 +159,7 @@ func (p *Pole) loop(ctx context.Context, acks chan<- []AckRequest, plays chan<- 
 				if hasUplink(r) {
 					p.relayHealth()
 				} else {
-					p.offerOutboxToMesh()
+					p.offerOutboxToMesh(true, p.clock.Now(), st)
 				}
 			}
 			rungCheck.Reset(rungEvery)
@@ -244,12 +244,12 @@ func (p *Pole) reselect(ctx context.Context, now time.Time, st *loopState, acks 
 	p.fault("store", "")
 	cands, refused := show.Candidates(active, p.ident.ID, p.ident.Zone, now, p.store.Get, &p.parsed)
 	for _, r := range refused {
-		p.ack(acks, AckRequest{Record: r.ID, State: record.AckReceived}, AckRequest{Record: r.ID, State: record.AckFailed, Reason: r.Reason})
+		p.ack(acks, AckRequest{Record: r.ID, State: record.AckFailed, Reason: r.Reason})
 	}
 	chosen := show.Choose(cands)
 	for i := range cands {
-		// What goes on the display now is acked received with its
-		// displayed ack, in one flush, by the frame that shows it.
+		// What goes on the display now is acked by the frame that
+		// shows it: displayed (or failed), which implies received.
 		if chosen == nil || cands[i].ID != chosen.ID || st.shownAcked[chosen.ID] {
 			p.ack(acks, AckRequest{Record: cands[i].ID, State: record.AckReceived})
 		}
@@ -280,8 +280,7 @@ func (p *Pole) drawFrame(now time.Time, st *loopState, acks chan<- []AckRequest,
 	if err != nil {
 		p.fault("display", fmt.Sprintf("%v; retrying every second", err))
 		if item != nil {
-			p.ack(acks, AckRequest{Record: item.ID, State: record.AckReceived},
-				AckRequest{Record: item.ID, State: record.AckFailed, Reason: "display: " + err.Error()})
+			p.ack(acks, AckRequest{Record: item.ID, State: record.AckFailed, Reason: "display: " + err.Error()})
 		}
 		return next
 	}
@@ -296,11 +295,10 @@ func (p *Pole) drawFrame(now time.Time, st *loopState, acks chan<- []AckRequest,
 	p.mu.Unlock()
 	if item != nil && !st.shownAcked[item.ID] {
 		st.shownAcked[item.ID] = true
-		received := AckRequest{Record: item.ID, State: record.AckReceived}
 		if why := p.noPanel(); why != "" {
-			p.ack(acks, received, AckRequest{Record: item.ID, State: record.AckFailed, Reason: why})
+			p.ack(acks, AckRequest{Record: item.ID, State: record.AckFailed, Reason: why})
 		} else {
-			p.ack(acks, received, AckRequest{Record: item.ID, State: record.AckDisplayed})
+			p.ack(acks, AckRequest{Record: item.ID, State: record.AckDisplayed})
 		}
 		p.log.Info("showing", "record", item.ID.Short(), "tier", item.Tier, "languages", p.screen.langs)
 		p.maybePlay(item, st, plays)

@@ -166,7 +166,6 @@ func (p *Pole) open() error {
 	if p.acker, err = NewAcker(p.ident.ID, kid, withChain, p.node, p.store); err != nil {
 		return err
 	}
-	p.acker.NodeQueues = true // OwnOutbox
 	p.acker.Verifier = p.verifier
 	if err := p.openLinks(node); err != nil {
 		return err

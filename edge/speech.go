@@ -170,24 +170,26 @@ func (p *Pole) afterPlay(d playDone, acks chan<- []AckRequest) {
 	p.ack(acks, AckRequest{Record: d.rec, State: record.AckPlayed})
 }
 
-// scaledTone returns the tier's attention tone at volume percent, made
-// once per process for each (a tone is seconds of samples: scaling it for
-// every alert on every pole of a simulated city cost more than its
-// signature checks). Players only read it.
+// scaledTone returns the tier's attention tone at volume percent. The
+// tone itself is made once per process (audio.Tone); below full volume it
+// is scaled once per process for each volume too (a tone is seconds of
+// samples: scaling it for every alert on every pole of a simulated city
+// cost more than its signature checks). Players only read it.
 func scaledTone(tier record.Tier, volume int) (*audio.Clip, error) {
-	key := [2]int{int(tier), min(volume, 100)}
+	tone, err := audio.Tone(int(tier), 22050)
+	if err != nil || volume >= 100 {
+		return tone, err
+	}
+	key := [2]int{int(tier), volume}
 	if c, ok := scaledTones.Load(key); ok {
 		return c.(*audio.Clip), nil
-	}
-	tone, err := audio.Tone(int(tier), 22050)
-	if err != nil {
-		return nil, err
 	}
 	c, _ := scaledTones.LoadOrStore(key, scaled(tone, volume))
 	return c.(*audio.Clip), nil
 }
 
-// scaledTones holds scaledTone's clips by tier and volume.
+// scaledTones holds scaledTone's clips below full volume, by tier and
+// volume.
 var scaledTones sync.Map
 
 // scaled returns c at volume percent (c itself at 100 or more).

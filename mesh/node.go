@@ -423,6 +423,11 @@ func (n *Node) process(batch []inbound) {
 		n.replica.Receive(in.src, in.raw, now, &out)
 	}
 	n.persist(now, &out)
+	if n.cfg.Outbox != nil {
+		for i := range out.Forward {
+			_, out.Forward[i].Queued = n.cfg.Outbox(out.Forward[i].Record)
+		}
+	}
 	links := append([]Link(nil), n.links...)
 	n.mu.Unlock()
 

@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/cityarray/cityarray/mesh/record"
 	"github.com/cityarray/cityarray/mesh/store"
 )
 
@@ -184,5 +185,64 @@ func TestNodeDeliverNeverBlocks(t *testing.T) {
 	cancel()
 	if err := n.Publish(ctx, warning(t, 2, "y")); !errors.Is(err, context.Canceled) {
 		t.Errorf("Publish on a cancelled context = %v", err)
+	}
+}
+
+// recorder is a link that keeps what it is offered.
+type recorder struct {
+	mu     sync.Mutex
+	offers []Forward
+}
+
+func (r *recorder) Name() string { return "recorder" }
+
+func (r *recorder) Offer(f Forward) {
+	r.mu.Lock()
+	r.offers = append(r.offers, f)
+	r.mu.Unlock()
+}
+
+// The records NodeConfig.Outbox names are queued as they are stored, and
+// offered to the links marked Queued; the others are not.
+func TestNodeOutboxMarksQueued(t *testing.T) {
+	dir := t.TempDir()
+	s, err := store.Open(filepath.Join(dir, "gw.db"), store.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	queued, plain := warning(t, 1, "Queued"), warning(t, 2, "Not queued")
+	n, err := NewNode(NodeConfig{ID: "gw-1", Store: s, Verifier: newVerifier(t), Clock: fixedClock{t0},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Outbox: func(r *record.Record) (store.OutboxClass, bool) { return store.OutboxTelemetry, r.ID() == queued.ID() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	n.AddLink(rec)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	for _, r := range []*record.Record{queued, plain} {
+		if err := n.Publish(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec.mu.Lock()
+	got := map[record.ID]bool{}
+	for _, f := range rec.offers {
+		got[f.Record.ID()] = f.Queued
+	}
+	rec.mu.Unlock()
+	if q, ok := got[queued.ID()]; !ok || !q {
+		t.Errorf("the record Outbox names: offered %v, Queued %v; want offered, Queued", ok, q)
+	}
+	if q, ok := got[plain.ID()]; !ok || q {
+		t.Errorf("the other record: offered %v, Queued %v; want offered, not Queued", ok, q)
+	}
+	items, err := s.Peek(10)
+	if err != nil || len(items) != 1 || record.IDOf(items[0].Data) != queued.ID() {
+		t.Errorf("outbox holds %d entries (%v); want the named record alone", len(items), err)
 	}
 }

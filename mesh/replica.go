@@ -77,6 +77,10 @@ type Output struct {
 type Forward struct {
 	Record *record.Record
 	From   Source
+	// Queued: the node put the record in the store's outbox as it stored
+	// it (NodeConfig.Outbox), so a link that sends from the outbox leaves
+	// it to its pump.
+	Queued bool
 }
 
 // Counters are the replica's running totals (DESIGN §4: every rejection is

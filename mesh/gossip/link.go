@@ -412,7 +412,7 @@ func (l *Link) Offer(f mesh.Forward) {
 	reliable := len(f.Record.Raw()) > l.cfg.ReliableAbove
 	upstream := false
 	if f.Record.Kind.Uplink() {
-		if eager = l.pickUpstream(upstreamFanout, skip); len(eager) > 0 {
+		if eager = l.pickWhere(upstreamFanout, skip, l.isUpstream); len(eager) > 0 {
 			reliable, upstream = true, true
 		} else {
 			eager = l.pick(l.cfg.Fanout, skip)
@@ -524,23 +524,27 @@ func (l *Link) push(eager []*memberlist.Node, raw []byte, reliable, upstream boo
 
 // pick returns up to n distinct random live members other than this node
 // and skip.
-func (l *Link) pick(n int, skip string) []*memberlist.Node {
+func (l *Link) pick(n int, skip string) []*memberlist.Node { return l.pickWhere(n, skip, nil) }
+
+// pickWhere is pick of the members keep (called with l.mu held; nil keeps
+// all) keeps.
+func (l *Link) pickWhere(n int, skip string, keep func(name string) bool) []*memberlist.Node {
 	if l.ml == nil {
 		return nil
 	}
 	all := l.ml.Members()
 	cands := all[:0]
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	for _, m := range all {
-		if m.Name != l.name && m.Name != skip {
+		if m.Name != l.name && m.Name != skip && (keep == nil || keep(m.Name)) {
 			cands = append(cands, m)
 		}
 	}
-	l.mu.Lock()
 	for i := 0; i < n && i < len(cands); i++ {
 		j := i + l.rng.IntN(len(cands)-i)
 		cands[i], cands[j] = cands[j], cands[i]
 	}
-	l.mu.Unlock()
 	return cands[:min(n, len(cands))]
 }
 
@@ -550,29 +554,25 @@ const upstreamFanout = 2
 
 // Upstream returns how many live members are the server or a gateway:
 // where this member's uplink records go.
-func (l *Link) Upstream() int { return len(l.pickUpstream(1<<30, "")) }
-
-// pickUpstream returns up to n live members that are the server or a
-// gateway, in random order.
-func (l *Link) pickUpstream(n int, skip string) []*memberlist.Node {
+func (l *Link) Upstream() int {
 	if l.ml == nil {
-		return nil
+		return 0
 	}
 	all := l.ml.Members()
-	cands := all[:0]
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	n := 0
 	for _, m := range all {
-		if m.Name != l.name && m.Name != skip && l.upstream[m.Name] {
-			cands = append(cands, m)
+		if m.Name != l.name && l.isUpstream(m.Name) {
+			n++
 		}
 	}
-	for i := 0; i < n && i < len(cands); i++ {
-		j := i + l.rng.IntN(len(cands)-i)
-		cands[i], cands[j] = cands[j], cands[i]
-	}
-	return cands[:min(n, len(cands))]
+	return n
 }
+
+// isUpstream says whether the member name is the server or a gateway
+// (called with l.mu held).
+func (l *Link) isUpstream(name string) bool { return l.upstream[name] }
 
 func (l *Link) send(to *memberlist.Node, msg []byte, reliable bool) {
 	l.sendErr(to, msg, reliable)

@@ -79,10 +79,6 @@ type Config struct {
 	// the outbox only while the better links are down; by default a
 	// connected link always drains it.
 	Drain func() bool
-	// NodeQueued, if set, says which records the node already put in the
-	// outbox as it stored them (mesh.NodeConfig.Outbox): Offer leaves
-	// those to the pump, which the store wakes.
-	NodeQueued func(*record.Record) bool
 	// DrainEvery is how often a link whose Drain says no asks again
 	// (default DefaultDrainEvery).
 	DrainEvery time.Duration
@@ -393,8 +389,8 @@ func (l *Link) Offer(f mesh.Forward) {
 		return
 	}
 	if class, ok := l.durable(f); ok {
-		if l.cfg.NodeQueued != nil && l.cfg.NodeQueued(r) {
-			return
+		if f.Queued {
+			return // the node queued it as it stored it; the store wakes the pump
 		}
 		select {
 		case l.toOutbox <- outboxReq{raw: r.Raw(), class: class}:
@@ -416,7 +412,7 @@ func (l *Link) wants(f mesh.Forward) bool {
 	if l.cfg.Uplink != nil {
 		return l.cfg.Uplink(f)
 	}
-	up := Uplink(f.Record.Kind)
+	up := f.Record.Kind.Uplink()
 	switch l.self.Role {
 	case trust.RoleDevice:
 		return up && f.From.Link == ""
@@ -438,7 +434,7 @@ func (l *Link) durable(f mesh.Forward) (store.OutboxClass, bool) {
 	switch k := f.Record.Kind; {
 	case k == record.KindAck:
 		return store.OutboxAck, true
-	case Uplink(k):
+	case k.Uplink():
 		return store.OutboxTelemetry, true
 	case f.From.Link == "":
 		return store.OutboxAck, true // e.g. a gateway's advisory: never dropped
@@ -450,7 +446,7 @@ func (l *Link) durable(f mesh.Forward) (store.OutboxClass, bool) {
 // record on its own device topics (the only ones it may publish), even
 // one it relays for a neighbour.
 func (l *Link) topicFor(r *record.Record) (string, error) {
-	if l.self.Role == trust.RoleDevice && Uplink(r.Kind) {
+	if l.self.Role == trust.RoleDevice && r.Kind.Uplink() {
 		return DeviceTopic(l.self.ID, uplinkSub(r.Kind)), nil
 	}
 	return TopicFor(r)

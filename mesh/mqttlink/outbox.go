@@ -109,39 +109,31 @@ func (l *Link) pump() {
 // enqueue puts records in the durable outbox in the order they came (a
 // record naming its signer by kid must follow the one with the chain):
 // each run of one class in one transaction, so that a gateway bridging a
-// zone's acks flushes the disk once per burst, not once per ack.
+// zone's acks flushes the disk once per burst, not once per ack. A run
+// that would overflow the outbox is put in one record at a time, so that
+// those that still fit are kept (all or none would leave them out).
 func (l *Link) enqueue(reqs []outboxReq) {
+	single := 0 // how many of reqs go in one at a time: their run overflowed
 	for len(reqs) > 0 {
 		class := reqs[0].class
 		n := 1
-		for n < len(reqs) && reqs[n].class == class {
+		for single == 0 && n < len(reqs) && reqs[n].class == class {
 			n++
 		}
 		raws := make([][]byte, n)
 		for i, req := range reqs[:n] {
 			raws[i] = req.raw
 		}
-		reqs = reqs[n:]
 		_, err := l.store.EnqueueBatch(class, raws)
-		if errors.Is(err, store.ErrOutboxFull) && len(raws) > 1 {
-			// All or none would leave out those that still fit.
-			for _, raw := range raws {
-				l.enqueueOne(class, raw)
-			}
+		if errors.Is(err, store.ErrOutboxFull) && n > 1 {
+			single = n
 			continue
 		}
+		reqs, single = reqs[n:], max(single-1, 0)
 		if err != nil {
 			l.count(func(s *Stats) { s.OutboxErrors += uint64(len(raws)) })
 			l.log.Error("records not put in the outbox", "records", len(raws), "first", record.IDOf(raws[0]).Short(), "class", class, "err", err)
 		}
-	}
-}
-
-// enqueueOne puts one record in the outbox.
-func (l *Link) enqueueOne(class store.OutboxClass, raw []byte) {
-	if _, err := l.store.Enqueue(class, raw); err != nil {
-		l.count(func(s *Stats) { s.OutboxErrors++ })
-		l.log.Error("record not put in the outbox", "id", record.IDOf(raw).Short(), "class", class, "err", err)
 	}
 }
 

@@ -51,11 +51,6 @@ func CommandTopic(id, sub string) string { return Prefix + "commands/" + id + "/
 // receives the receipts for what it published.
 func ReceiptsTopic(id string) string { return DeviceTopic(id, SubReceipts) }
 
-// Uplink reports whether records of kind k travel up, from poles towards
-// the server, on device topics: acks, health, telemetry and anomalies.
-// Every other kind travels down, on alert, command and system topics.
-func Uplink(k record.Kind) bool { return k.Uplink() }
-
 // uplinkSub is the device topic level an uplink kind travels on.
 func uplinkSub(k record.Kind) string {
 	switch k {

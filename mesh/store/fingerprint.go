@@ -73,7 +73,7 @@ func (s *Store) fingerprint(lo, hi Bound, scan func(t *txn, lo, hi Bound, fn fun
 // the server and are not copied onto every node. Gossip anti-entropy
 // compares these.
 func (s *Store) SharedFingerprint(lo, hi Bound) (fp [16]byte, count int, err error) {
-	return s.fingerprint(lo, hi, scanShared)
+	return s.fingerprint(lo, hi, walkShared)
 }
 
 // Keys returns the (expiry, id) keys of the stored records in [lo, hi), in
@@ -122,36 +122,44 @@ var sharedKinds = func() []record.Kind {
 	return ks
 }()
 
+// sharedSeek is the kind index key where kind's range from lo starts.
+func sharedSeek(kind record.Kind, lo Bound) []byte {
+	return append([]byte{byte(kind)}, lo.key()...)
+}
+
+// sharedKey decodes k, a kind index key (kind || expires || id) reached by
+// a cursor walking kind's range below hk: ok is false once k is past it.
+func sharedKey(k []byte, kind record.Kind, hk []byte) (b Bound, ok bool, err error) {
+	if k == nil || k[0] != byte(kind) || bytes.Compare(k[1:], hk) >= 0 {
+		return Bound{}, false, nil
+	}
+	if len(k) != 41 {
+		return Bound{}, false, fmt.Errorf("%w: kind index key of %d bytes", ErrCorrupt, len(k))
+	}
+	return boundOf(k[1:]), true, nil
+}
+
 // scanShared calls fn with the keys in [lo, hi) of the records of the
-// shared kinds, in (expiry, id) order: a merge of their ranges of the kind
-// index, whose keys are kind || expires || id.
+// shared kinds, in (expiry, id) order, until it returns false: a merge of
+// their ranges of the kind index. walkShared is cheaper where the order
+// does not matter.
 func scanShared(t *txn, lo, hi Bound, fn func(Bound) bool) error {
 	if lo.Compare(hi) >= 0 {
 		return nil
 	}
 	type head struct {
 		c    *bolt.Cursor
-		kind byte
+		kind record.Kind
 		b    Bound
 		ok   bool
 	}
 	hk := hi.key()
 	heads := make([]head, 0, len(sharedKinds))
-	next := func(h *head, k []byte) error {
-		h.ok = false
-		if k == nil || k[0] != h.kind || bytes.Compare(k[1:], hk) >= 0 {
-			return nil
-		}
-		if len(k) != 41 {
-			return fmt.Errorf("%w: kind index key of %d bytes", ErrCorrupt, len(k))
-		}
-		h.b, h.ok = boundOf(k[1:]), true
-		return nil
-	}
 	for _, kind := range sharedKinds {
-		h := head{c: t.kind().Cursor(), kind: byte(kind)}
-		k, _ := h.c.Seek(append([]byte{byte(kind)}, lo.key()...))
-		if err := next(&h, k); err != nil {
+		h := head{c: t.kind().Cursor(), kind: kind}
+		k, _ := h.c.Seek(sharedSeek(kind, lo))
+		var err error
+		if h.b, h.ok, err = sharedKey(k, kind, hk); err != nil {
 			return err
 		}
 		heads = append(heads, h)
@@ -169,11 +177,39 @@ func scanShared(t *txn, lo, hi Bound, fn func(Bound) bool) error {
 		if !fn(heads[min].b) {
 			return nil
 		}
-		k, _ := heads[min].c.Next()
-		if err := next(&heads[min], k); err != nil {
+		h := &heads[min]
+		k, _ := h.c.Next()
+		var err error
+		if h.b, h.ok, err = sharedKey(k, h.kind, hk); err != nil {
 			return err
 		}
 	}
+}
+
+// walkShared calls fn with the same keys as scanShared, until it returns
+// false, but kind by kind, each kind's in order: for sums and counts, which
+// do not need the merge.
+func walkShared(t *txn, lo, hi Bound, fn func(Bound) bool) error {
+	if lo.Compare(hi) >= 0 {
+		return nil
+	}
+	hk := hi.key()
+	c := t.kind().Cursor()
+	for _, kind := range sharedKinds {
+		for k, _ := c.Seek(sharedSeek(kind, lo)); ; k, _ = c.Next() {
+			b, ok, err := sharedKey(k, kind, hk)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				break
+			}
+			if !fn(b) {
+				return nil
+			}
+		}
+	}
+	return nil
 }
 
 // accumulator sums ids modulo 2^256 and counts them.

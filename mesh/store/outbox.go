@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"iter"
+	"maps"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -119,22 +122,19 @@ func (s *Store) notifyOutbox() {
 // holds).
 func (s *Store) Peek(n int) ([]OutboxItem, error) {
 	var items []OutboxItem
-	acked := map[string]bool{}
-	for _, seq := range s.ackedSnapshot() {
-		acked[string(binary.BigEndian.AppendUint64(nil, seq))] = true
-	}
+	acked := s.ackedSnapshot()
 	err := s.view(func(t *txn) error {
 		ca, ct := t.outAck().Cursor(), t.outTel().Cursor()
 		ka, va := ca.First()
 		kt, vt := ct.First()
 		for len(items) < n && (ka != nil || kt != nil) {
 			if ka != nil && (kt == nil || bytes.Compare(ka, kt) < 0) {
-				if !acked[string(ka)] {
+				if !held(acked, ka) {
 					items = append(items, outboxItem(OutboxAck, ka, va))
 				}
 				ka, va = ca.Next()
 			} else {
-				if !acked[string(kt)] {
+				if !held(acked, kt) {
 					items = append(items, outboxItem(OutboxTelemetry, kt, vt))
 				}
 				kt, vt = ct.Next()
@@ -146,6 +146,16 @@ func (s *Store) Peek(n int) ([]OutboxItem, error) {
 		return nil, fmt.Errorf("store: peek: %w", err)
 	}
 	return items, nil
+}
+
+// held reports whether the outbox key k is one of acked (an
+// ackedSnapshot).
+func held(acked map[uint64]struct{}, k []byte) bool {
+	if len(acked) == 0 || len(k) != 8 {
+		return false
+	}
+	_, ok := acked[binary.BigEndian.Uint64(k)]
+	return ok
 }
 
 func outboxItem(c OutboxClass, k, v []byte) OutboxItem {
@@ -160,7 +170,7 @@ func outboxItem(c OutboxClass, k, v []byte) OutboxItem {
 // they have been delivered. Unknown numbers are ignored, so Ack may be
 // repeated.
 func (s *Store) Ack(seqs ...uint64) error {
-	if err := s.update(func(t *txn) error { return t.removeOutbox(seqs) }); err != nil {
+	if err := s.update(func(t *txn) error { return t.removeOutbox(slices.Values(seqs)) }); err != nil {
 		return fmt.Errorf("store: ack: %w", err)
 	}
 	return nil
@@ -189,7 +199,10 @@ func (s *Store) AckLater(seqs ...uint64) {
 
 // FlushAcks writes the removals AckLater holds, if any.
 func (s *Store) FlushAcks() error {
-	if len(s.ackedSnapshot()) == 0 {
+	s.ackMu.Lock()
+	none := len(s.acked) == 0
+	s.ackMu.Unlock()
+	if none {
 		return nil
 	}
 	if err := s.update(func(*txn) error { return nil }); err != nil {
@@ -198,51 +211,65 @@ func (s *Store) FlushAcks() error {
 	return nil
 }
 
-// ackedSnapshot returns the sequence numbers AckLater holds.
-func (s *Store) ackedSnapshot() []uint64 {
+// ackedSnapshot returns a copy of the sequence numbers AckLater holds, or
+// nil if it holds none.
+func (s *Store) ackedSnapshot() map[uint64]struct{} {
 	s.ackMu.Lock()
 	defer s.ackMu.Unlock()
 	if len(s.acked) == 0 {
 		return nil
 	}
-	seqs := make([]uint64, 0, len(s.acked))
-	for seq := range s.acked {
-		seqs = append(seqs, seq)
+	return maps.Clone(s.acked)
+}
+
+// outboxKey is the outbox key of sequence number seq.
+func outboxKey(seq uint64) [8]byte {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], seq)
+	return k
+}
+
+// outboxHolder returns the class whose bucket holds the entry seq, if
+// either does (sequence numbers are unique across the two).
+func (t *txn) outboxHolder(seq uint64) (OutboxClass, bool) {
+	k := outboxKey(seq)
+	for _, c := range []OutboxClass{OutboxAck, OutboxTelemetry} {
+		if b, _ := c.bucket(t); hasKey(b, k[:]) {
+			return c, true
+		}
 	}
-	return seqs
+	return 0, false
 }
 
 // removeOutbox deletes the outbox entries with the given sequence numbers
 // that exist, keeping the counters.
-func (t *txn) removeOutbox(seqs []uint64) error {
-	for _, seq := range seqs {
-		var k [8]byte
-		binary.BigEndian.PutUint64(k[:], seq)
-		for _, c := range []OutboxClass{OutboxAck, OutboxTelemetry} {
-			b, ck := c.bucket(t)
-			if got, _ := b.Cursor().Seek(k[:]); !bytes.Equal(got, k[:]) {
-				continue // (Get cannot tell an empty entry from a missing one)
-			}
-			if err := b.Delete(k[:]); err != nil {
-				return err
-			}
-			if err := t.addCounter(ck, -1); err != nil {
-				return err
-			}
+func (t *txn) removeOutbox(seqs iter.Seq[uint64]) error {
+	for seq := range seqs {
+		c, ok := t.outboxHolder(seq)
+		if !ok {
+			continue
+		}
+		b, ck := c.bucket(t)
+		k := outboxKey(seq)
+		if err := b.Delete(k[:]); err != nil {
+			return err
+		}
+		if err := t.addCounter(ck, -1); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// pendingRemovals counts, by class, the entries AckLater holds that the
-// outbox still has in t.
-func (t *txn) pendingRemovals(seqs []uint64) (acks, telemetry int) {
-	for _, seq := range seqs {
-		var k [8]byte
-		binary.BigEndian.PutUint64(k[:], seq)
-		if got, _ := t.outAck().Cursor().Seek(k[:]); bytes.Equal(got, k[:]) {
+// pendingRemovals counts, by class, the entries of acked (an
+// ackedSnapshot) that the outbox still has in t.
+func (t *txn) pendingRemovals(acked map[uint64]struct{}) (acks, telemetry int) {
+	for seq := range acked {
+		c, ok := t.outboxHolder(seq)
+		switch {
+		case ok && c == OutboxAck:
 			acks++
-		} else if got, _ := t.outTel().Cursor().Seek(k[:]); bytes.Equal(got, k[:]) {
+		case ok:
 			telemetry++
 		}
 	}

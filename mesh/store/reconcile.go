@@ -98,11 +98,11 @@ func (r *Reconciler) Initiate() ([]byte, error) {
 	r.role = roleInit
 	w := newMsgWriter(r.cutoff)
 	err := r.s.view(func(t *txn) error {
-		var acc accumulator
-		if err := r.scan(t, MinBound, MaxBound, func(b Bound) bool { acc.add(b.ID); return true }); err != nil {
+		n := 0
+		if err := r.walk(t, MinBound, MaxBound, func(Bound) bool { n++; return true }); err != nil {
 			return err
 		}
-		return r.split(t, w, MinBound, MaxBound, acc.n)
+		return r.split(t, w, MinBound, MaxBound, n)
 	})
 	if err == nil {
 		err = w.err
@@ -179,8 +179,8 @@ func (r *Reconciler) Respond(msg []byte) (reply []byte, peerHas, peerNeeds []rec
 				// Out of room: cover everything from here with one
 				// fingerprint; the peer narrows it down next round.
 				full = true
-				var acc accumulator
-				if err := r.scan(t, lo, MaxBound, func(b Bound) bool { acc.add(b.ID); return true }); err != nil {
+				acc, err := r.sum(t, lo, MaxBound)
+				if err != nil {
 					return err
 				}
 				w.fingerprint(MaxBound, acc.fingerprint())
@@ -190,8 +190,8 @@ func (r *Reconciler) Respond(msg []byte) (reply []byte, peerHas, peerNeeds []rec
 			case modeSkip, modeDiff:
 				w.skip(hi)
 			case modeFP:
-				var acc accumulator
-				if err := r.scan(t, lo, hi, func(b Bound) bool { acc.add(b.ID); return true }); err != nil {
+				acc, err := r.sum(t, lo, hi)
+				if err != nil {
 					return err
 				}
 				if acc.fingerprint() == rg.fp {
@@ -215,7 +215,7 @@ func (r *Reconciler) Respond(msg []byte) (reply []byte, peerHas, peerNeeds []rec
 				}
 				if len(ours)+len(theirs) > diffMax {
 					n := 0
-					if err := r.scan(t, lo, hi, func(Bound) bool { n++; return true }); err != nil {
+					if err := r.walk(t, lo, hi, func(Bound) bool { n++; return true }); err != nil {
 						return err
 					}
 					if err := r.split(t, w, lo, hi, n); err != nil {
@@ -270,10 +270,26 @@ func (r *Reconciler) Respond(msg []byte) (reply []byte, peerHas, peerNeeds []rec
 // scan is scanShared over the records that expire after the cutoff: the
 // mesh reconciles what it replicates, not the uplink records.
 func (r *Reconciler) scan(t *txn, lo, hi Bound, fn func(Bound) bool) error {
+	return scanShared(t, r.above(lo), hi, fn)
+}
+
+// walk is scan in no particular order (walkShared): for sums and counts.
+func (r *Reconciler) walk(t *txn, lo, hi Bound, fn func(Bound) bool) error {
+	return walkShared(t, r.above(lo), hi, fn)
+}
+
+// sum accumulates the ids walk yields in [lo, hi).
+func (r *Reconciler) sum(t *txn, lo, hi Bound) (acc accumulator, err error) {
+	err = r.walk(t, lo, hi, func(b Bound) bool { acc.add(b.ID); return true })
+	return acc, err
+}
+
+// above returns lo, raised to the first bound past the cutoff.
+func (r *Reconciler) above(lo Bound) Bound {
 	if floor := (Bound{Expires: r.cutoff + 1}); lo.Compare(floor) < 0 {
-		lo = floor
+		return floor
 	}
-	return scanShared(t, lo, hi, fn)
+	return lo
 }
 
 // split writes the range [lo, hi), which holds n of our records, as an id

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"runtime/debug"
 	"sort"
@@ -319,10 +320,7 @@ func verifyContents(tx *bolt.Tx) error {
 	if tx.Bucket(bMeta) == nil {
 		return nil // a new file, or not a store: initHeader decides
 	}
-	t, err := newTxn(tx)
-	if err != nil {
-		return err
-	}
+	t := newTxn(tx)
 	var count, size uint64
 	var ndisp, nproto, nscope int
 	c := t.rec().Cursor()
@@ -526,7 +524,7 @@ type txn struct {
 	schema1 int8 // 0 not looked up, 1 schema 1, -1 not
 }
 
-func newTxn(tx *bolt.Tx) (*txn, error) { return &txn{tx: tx}, nil }
+func newTxn(tx *bolt.Tx) *txn { return &txn{tx: tx} }
 
 // bucket returns the bucket allBuckets[i].
 func (t *txn) bucket(i int) *bolt.Bucket {
@@ -568,13 +566,7 @@ func (t *txn) deviceScopes() bool {
 }
 
 func (s *Store) view(fn func(t *txn) error) error {
-	return closedErr(s.db.View(func(tx *bolt.Tx) error {
-		t, err := newTxn(tx)
-		if err != nil {
-			return err
-		}
-		return fn(t)
-	}))
+	return closedErr(s.db.View(func(tx *bolt.Tx) error { return fn(newTxn(tx)) }))
 }
 
 // update runs fn in a write transaction, which first writes the outbox
@@ -582,18 +574,15 @@ func (s *Store) view(fn func(t *txn) error) error {
 func (s *Store) update(fn func(t *txn) error) error {
 	acked := s.ackedSnapshot()
 	err := closedErr(s.db.Update(func(tx *bolt.Tx) error {
-		t, err := newTxn(tx)
-		if err != nil {
-			return err
-		}
-		if err := t.removeOutbox(acked); err != nil {
+		t := newTxn(tx)
+		if err := t.removeOutbox(maps.Keys(acked)); err != nil {
 			return err
 		}
 		return fn(t)
 	}))
 	if err == nil && len(acked) > 0 {
 		s.ackMu.Lock()
-		for _, seq := range acked {
+		for seq := range acked {
 			delete(s.acked, seq)
 		}
 		s.ackMu.Unlock()

@@ -90,15 +90,11 @@ func (g *Gateway) ActiveAdvisories(now time.Time) ([]*record.Record, error) {
 	return out, nil
 }
 
-// issue signs r as the gateway and publishes it through its node.
+// issue signs r as the gateway, publishes it through its node and logs it.
 func (g *Gateway) issue(ctx context.Context, r *record.Record) (*record.Record, error) {
-	r.Origin, r.Seq = g.ident.ID, g.nextSeq(r.Issued)
-	signed, err := record.Sign(r, g.signer)
+	signed, err := g.signAndPublish(ctx, r)
 	if err != nil {
-		return nil, fmt.Errorf("gateway: %s: %w", r.Kind, err)
-	}
-	if err := g.node.Publish(ctx, signed); err != nil {
-		return nil, fmt.Errorf("gateway: %s: %w", r.Kind, err)
+		return nil, err
 	}
 	g.log.Info("issued", "kind", r.Kind, "tier", r.Tier, "record", signed.ID().Short(), "expires", r.Expires)
 	return signed, nil

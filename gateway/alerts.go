@@ -12,12 +12,13 @@ import (
 	"github.com/cityarray/cityarray/mesh/record"
 )
 
-// Operator alert kinds: a node's state changed, or a pole stopped (or
-// went back to) showing what its zone should.
+// Operator alert kinds: a node's state changed (the kind is the new
+// state), or a pole stopped (or went back to) showing what its zone
+// should.
 const (
-	AlertSilent       = "silent"
-	AlertLate         = "late"
-	AlertHealthy      = "healthy"
+	AlertSilent       = StateSilent
+	AlertLate         = StateLate
+	AlertHealthy      = StateHealthy
 	AlertWrongDisplay = "wrong_display"
 	AlertDisplayOK    = "display_ok"
 )
@@ -68,12 +69,9 @@ func (g *Gateway) raise(ctx context.Context, a OperatorAlert) {
 	oa.mu.Unlock()
 
 	now := g.clock.Now().UTC().Truncate(time.Millisecond)
-	r, err := record.Sign(&record.Record{Kind: record.KindAnomaly, Tier: record.TierInformational, Scope: record.DeviceScope(g.ident.ID),
-		Issued: now, Expires: now.Add(72 * time.Hour), Origin: g.ident.ID, Seq: g.nextSeq(now),
-		Body: &record.Anomaly{Class: "zone_" + a.Kind, Detail: a.Node + ": " + a.Detail, At: record.MillisOf(now)}}, g.signer)
-	if err == nil {
-		err = g.node.Publish(ctx, r)
-	}
+	_, err := g.signAndPublish(ctx, &record.Record{Kind: record.KindAnomaly, Tier: record.TierInformational, Scope: record.DeviceScope(g.ident.ID),
+		Issued: now, Expires: now.Add(72 * time.Hour), Origin: g.ident.ID,
+		Body: &record.Anomaly{Class: "zone_" + a.Kind, Detail: a.Node + ": " + a.Detail, At: record.MillisOf(now)}})
 	if err != nil && ctx.Err() == nil {
 		g.log.Error("operator alert: the anomaly record was not stored", "err", err)
 	}

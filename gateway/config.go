@@ -159,6 +159,15 @@ func LoadConfig(path string) (Config, error) {
 	return cfg, nil
 }
 
+// NodeFiles are the gateway's PKI files as trust.LoadNode and
+// mesh.OpenStation take them, their problems naming each file by its key
+// in the configuration (pki.cert). Call Validate first: it fills the
+// paths pki.dir implies.
+func (c Config) NodeFiles() trust.NodeFiles {
+	return trust.NodeFiles{RootCert: c.PKI.RootCert, Cert: c.PKI.Cert, Key: c.PKI.Key,
+		Field: func(f string) string { return "pki." + f }}
+}
+
 // SetSource records that field was set by source (a flag).
 func (c *Config) SetSource(field, source string) { c.sources.Set(field, source) }
 

@@ -110,8 +110,7 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 
 func (g *Gateway) open() error {
 	st, err := mesh.OpenStation(mesh.StationConfig{Role: trust.RoleGateway, ID: g.cfg.PKI.GatewayID,
-		PKI: trust.NodeFiles{RootCert: g.cfg.PKI.RootCert, Cert: g.cfg.PKI.Cert, Key: g.cfg.PKI.Key,
-			Field: func(f string) string { return "pki." + f }},
+		PKI:          g.cfg.NodeFiles(),
 		TrustedClock: g.cfg.PKI.TrustedClock, DataDir: g.cfg.DataDir, Clock: g.clock, Logger: g.opts.Logger, OnEvent: g.observe, Outbox: bridged,
 		Chains: g.opts.Chains})
 	if err != nil {
@@ -166,13 +165,13 @@ func (g *Gateway) open() error {
 	}
 	g.closers = append(g.closers, g.broker.Close)
 	if g.bridge, err = mqttlink.New(mqttlink.Config{Node: g.node, Name: "server", Brokers: g.cfg.Server.Brokers,
-		Certificate: n.TLS, Verifier: g.verifier, BrokerRoles: []trust.Role{trust.RoleServer}, NodeQueued: isBridged, Clock: g.clock, Logger: g.opts.Logger}); err != nil {
+		Certificate: n.TLS, Verifier: g.verifier, BrokerRoles: []trust.Role{trust.RoleServer}, Clock: g.clock, Logger: g.opts.Logger}); err != nil {
 		return fmt.Errorf("gateway: bridge to the server: %w", err)
 	}
 	g.closers = append(g.closers, g.bridge.Close)
 	if len(g.cfg.Server.Cellular) > 0 {
 		if g.cellular, err = mqttlink.New(mqttlink.Config{Node: g.node, Name: "cellular", Brokers: g.cfg.Server.Cellular, Interface: g.cfg.Server.CellularInterface,
-			Certificate: n.TLS, Verifier: g.verifier, BrokerRoles: []trust.Role{trust.RoleServer}, NodeQueued: isBridged,
+			Certificate: n.TLS, Verifier: g.verifier, BrokerRoles: []trust.Role{trust.RoleServer},
 			Drain: func() bool { return !g.bridge.Connected() }, Clock: g.clock, Logger: g.opts.Logger}); err != nil {
 			return fmt.Errorf("gateway: cellular bridge: %w", err)
 		}
@@ -293,11 +292,8 @@ func bridged(r *record.Record) (store.OutboxClass, bool) {
 	switch {
 	case r.Kind == record.KindAck:
 		return store.OutboxAck, true
-	case mqttlink.Uplink(r.Kind):
+	case r.Kind.Uplink():
 		return store.OutboxTelemetry, true
 	}
 	return 0, false
 }
-
-// isBridged is bridged's answer alone.
-func isBridged(r *record.Record) bool { _, ok := bridged(r); return ok }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/cityarray/cityarray/mesh/record"
@@ -52,6 +53,20 @@ func (g *Gateway) nextSeq(now time.Time) uint64 {
 	return g.seq
 }
 
+// signAndPublish gives r (of Origin the gateway) its next sequence
+// number, signs it as the gateway and publishes it through its node.
+func (g *Gateway) signAndPublish(ctx context.Context, r *record.Record) (*record.Record, error) {
+	r.Seq = g.nextSeq(r.Issued)
+	signed, err := record.Sign(r, g.signer)
+	if err == nil {
+		err = g.node.Publish(ctx, signed)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %s: %w", r.Kind, err)
+	}
+	return signed, nil
+}
+
 // sendHealth signs and publishes the gateway's health report, with its
 // certificate chain.
 func (g *Gateway) sendHealth(ctx context.Context) {
@@ -63,11 +78,8 @@ func (g *Gateway) sendHealth(ctx context.Context) {
 	if t := g.bridge.LastContact(); !t.IsZero() {
 		h.LastUpstream = record.MillisOf(t)
 	}
-	r, err := record.Sign(&record.Record{Kind: record.KindHealth, Tier: record.TierInformational, Scope: record.DeviceScope(g.ident.ID),
-		Issued: now, Expires: now.Add(max(3*g.cfg.HealthEvery, 10*time.Minute)), Origin: g.ident.ID, Seq: g.nextSeq(now), Body: h}, g.signer)
-	if err == nil {
-		err = g.node.Publish(ctx, r)
-	}
+	_, err := g.signAndPublish(ctx, &record.Record{Kind: record.KindHealth, Tier: record.TierInformational, Scope: record.DeviceScope(g.ident.ID),
+		Issued: now, Expires: now.Add(max(3*g.cfg.HealthEvery, 10*time.Minute)), Origin: g.ident.ID, Body: h})
 	if err != nil && ctx.Err() == nil {
 		g.log.Error("health report not stored", "err", err)
 	}

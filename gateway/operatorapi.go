@@ -12,14 +12,21 @@ import (
 	"github.com/cityarray/cityarray/server/auth"
 )
 
+// Credentials are an operator's, in each request to the operator API: a
+// password and a fresh TOTP code (or a recovery code), checked on every
+// request: no session is kept.
+type Credentials struct {
+	User     string `json:"user"`
+	Password string `json:"password"`
+	TOTPCode string `json:"totp_code"`
+}
+
 // AdvisoryRequest is what POST /api/advisories takes: the operator's
-// credentials (a password and a fresh TOTP code, checked on every request:
-// no session is kept) and the advisory for the gateway's zone.
+// credentials (their fields at the top level of the JSON) and the
+// advisory for the gateway's zone.
 type AdvisoryRequest struct {
-	User     string                      `json:"user"`
-	Password string                      `json:"password"`
-	TOTPCode string                      `json:"totp_code"`
-	Texts    map[string]record.AlertText `json:"texts"`
+	Credentials
+	Texts map[string]record.AlertText `json:"texts"`
 	// Lifetime is a Go duration (at most MaxAdvisoryLifetime).
 	Lifetime  string `json:"lifetime"`
 	Severity  string `json:"severity"`
@@ -31,11 +38,9 @@ type AdvisoryRequest struct {
 // CancelRequest is what POST /api/advisories/cancel takes: credentials,
 // the advisories (ids in hex) and why.
 type CancelRequest struct {
-	User     string   `json:"user"`
-	Password string   `json:"password"`
-	TOTPCode string   `json:"totp_code"`
-	IDs      []string `json:"ids"`
-	Reason   string   `json:"reason"`
+	Credentials
+	IDs    []string `json:"ids"`
+	Reason string   `json:"reason"`
 }
 
 // Issued is the answer: the signed record's id and when it ends.
@@ -128,7 +133,10 @@ func (g *Gateway) operatorAdvisory(r *http.Request, req *AdvisoryRequest) (*reco
 	// spend a one-time code.
 	unsigned, err := g.advisory(&record.Alert{Texts: req.Texts, Severity: req.Severity, Urgency: req.Urgency,
 		Certainty: req.Certainty, Category: req.Category}, lifetime)
-	rec, err := g.issueFor(r, req.User, req.Password, req.TOTPCode, unsigned, err)
+	if err != nil {
+		return nil, refuse(http.StatusBadRequest, err)
+	}
+	rec, err := g.issueFor(r, req.Credentials, unsigned)
 	if err != nil {
 		return nil, err
 	}
@@ -136,13 +144,10 @@ func (g *Gateway) operatorAdvisory(r *http.Request, req *AdvisoryRequest) (*reco
 	return rec, nil
 }
 
-// issueFor signs unsigned (built with the error buildErr) once user's
-// credentials pass; its errors are refusals.
-func (g *Gateway) issueFor(r *http.Request, user, password, code string, unsigned *record.Record, buildErr error) (*record.Record, error) {
-	if buildErr != nil {
-		return nil, refuse(http.StatusBadRequest, buildErr)
-	}
-	if err := g.authorizeOperator(r, user, password, code); err != nil {
+// issueFor signs unsigned once the credentials pass; its errors are
+// refusals.
+func (g *Gateway) issueFor(r *http.Request, c Credentials, unsigned *record.Record) (*record.Record, error) {
+	if err := g.authorizeOperator(r, c); err != nil {
 		return nil, err
 	}
 	rec, err := g.issue(r.Context(), unsigned)
@@ -164,7 +169,10 @@ func (g *Gateway) operatorCancel(r *http.Request, req *CancelRequest) (*record.R
 		ids[i] = id
 	}
 	unsigned, err := g.cancel(ids, req.Reason)
-	rec, err := g.issueFor(r, req.User, req.Password, req.TOTPCode, unsigned, err)
+	if err != nil {
+		return nil, refuse(http.StatusBadRequest, err)
+	}
+	rec, err := g.issueFor(r, req.Credentials, unsigned)
 	if err != nil {
 		return nil, err
 	}
@@ -173,20 +181,20 @@ func (g *Gateway) operatorCancel(r *http.Request, req *CancelRequest) (*record.R
 }
 
 // authorizeOperator checks the credentials; its error is a refusal.
-func (g *Gateway) authorizeOperator(r *http.Request, user, password, code string) error {
+func (g *Gateway) authorizeOperator(r *http.Request, c Credentials) error {
 	ip := netip.Addr{}
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		ip = ap.Addr().Unmap()
 	}
-	err := g.operators.Authorize(user, password, code, ip)
+	err := g.operators.Authorize(c.User, c.Password, c.TOTPCode, ip)
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, ErrNotZoneOperator):
-		g.log.Warn("advisory refused: not an operator of this zone", "user", user, "remote", ip.String(), "path", r.URL.Path)
+		g.log.Warn("advisory refused: not an operator of this zone", "user", c.User, "remote", ip.String(), "path", r.URL.Path)
 		return refuse(http.StatusForbidden, err)
 	default:
-		g.log.Warn("advisory refused: credentials", "user", user, "remote", ip.String(), "path", r.URL.Path, "err", err)
+		g.log.Warn("advisory refused: credentials", "user", c.User, "remote", ip.String(), "path", r.URL.Path, "err", err)
 		return refuse(auth.StatusCode(err), err)
 	}
 }

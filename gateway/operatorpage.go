@@ -22,13 +22,12 @@ import (
 // forms post only to the gateway and no other site may frame it.
 const operatorCSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
 
-// The CAP values the form offers, in mesh/record's order. record keeps its
-// lists unexported: TestOperatorFormChoices checks that it accepts each.
+// The CAP values the form offers: mesh/record's, in its order.
 var (
-	capSeverities  = []string{"Extreme", "Severe", "Moderate", "Minor", "Unknown"}
-	capUrgencies   = []string{"Immediate", "Expected", "Future", "Past", "Unknown"}
-	capCertainties = []string{"Observed", "Likely", "Possible", "Unlikely", "Unknown"}
-	capCategories  = []string{"Geo", "Met", "Safety", "Security", "Rescue", "Fire", "Health", "Env", "Transport", "Infra", "CBRNE", "Other"}
+	capSeverities  = record.Severities()
+	capUrgencies   = record.Urgencies()
+	capCertainties = record.Certainties()
+	capCategories  = record.Categories()
 )
 
 // The forms' fields: the JSON API's names, with the texts as one language
@@ -47,7 +46,7 @@ func parseAdvisoryForm(body string) (*AdvisoryRequest, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &AdvisoryRequest{User: v.Get("user"), Password: v.Get("password"), TOTPCode: v.Get("totp_code"),
+	return &AdvisoryRequest{Credentials: credentialsOf(v),
 		Texts:    map[string]record.AlertText{v.Get("lang"): {Short: v.Get("short"), Long: textarea(v.Get("long")), Speak: textarea(v.Get("speak"))}},
 		Lifetime: v.Get("lifetime"), Severity: v.Get("severity"), Urgency: v.Get("urgency"), Certainty: v.Get("certainty"),
 		Category: v.Get("category")}, nil
@@ -60,8 +59,13 @@ func parseCancelForm(body string) (*CancelRequest, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &CancelRequest{User: v.Get("user"), Password: v.Get("password"), TOTPCode: v.Get("totp_code"), IDs: v["ids"],
+	return &CancelRequest{Credentials: credentialsOf(v), IDs: v["ids"],
 		Reason: textarea(v.Get("reason"))}, nil
+}
+
+// credentialsOf is a form's credentials.
+func credentialsOf(v url.Values) Credentials {
+	return Credentials{User: v.Get("user"), Password: v.Get("password"), TOTPCode: v.Get("totp_code")}
 }
 
 // parseForm parses a form-encoded body that holds only fields, each at
@@ -231,7 +235,8 @@ func (g *Gateway) writeOperatorPage(w http.ResponseWriter, status int, p operato
 	}
 	for _, r := range recs {
 		id := r.ID()
-		p.Active = append(p.Active, activeView{ID: id.String(), Short: id.Short(), Headline: headline(r.Body),
+		a, _ := r.Body.(*record.Alert) // nil's Headline is ""
+		p.Active = append(p.Active, activeView{ID: id.String(), Short: id.Short(), Headline: a.Headline(),
 			Expires: r.Expires.UTC().Format(pageTime), Left: r.Expires.Sub(now).Round(time.Second).String()})
 	}
 	h := w.Header()
@@ -248,19 +253,6 @@ func (g *Gateway) writeOperatorPage(w http.ResponseWriter, status int, p operato
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = w.Write(b.Bytes())
-}
-
-// headline is an alert's short text in English, else in its first
-// language.
-func headline(b record.Body) string {
-	a, ok := b.(*record.Alert)
-	if !ok || len(a.Texts) == 0 {
-		return ""
-	}
-	if t, ok := a.Texts["en"]; ok {
-		return t.Short
-	}
-	return a.Texts[slices.Min(slices.Collect(maps.Keys(a.Texts)))].Short
 }
 
 // operatorPageTmpl is the operators' page. It needs no script: the forms

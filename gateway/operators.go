@@ -13,14 +13,15 @@ import (
 
 	"go.etcd.io/bbolt"
 
-	"github.com/cityarray/cityarray/mesh/atomicfile"
 	"github.com/cityarray/cityarray/mesh/clock"
 	"github.com/cityarray/cityarray/server/auth"
 )
 
 // The local operator accounts' files in the data directory: the accounts
 // (auth's bbolt database: argon2id password hashes, sealed TOTP secrets,
-// one-time recovery codes) and the keys that seal them (mode 0600).
+// one-time recovery codes) and the keys that seal them (auth.Keys, as
+// the server keeps its own: JSON, mode 0600, refused if group or others
+// may read it).
 const (
 	OperatorsFile    = "operators.db"
 	OperatorKeysFile = "operators.keys"
@@ -46,9 +47,9 @@ func OpenOperators(dataDir, zone string, clk clock.Clock, log *slog.Logger) (*Op
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("operators: %w", err)
 	}
-	keys, err := operatorKeys(filepath.Join(dataDir, OperatorKeysFile))
+	keys, _, err := auth.LoadOrCreateKeys(filepath.Join(dataDir, OperatorKeysFile), rand.Reader)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("operators: %w", err)
 	}
 	path := filepath.Join(dataDir, OperatorsFile)
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
@@ -60,7 +61,7 @@ func OpenOperators(dataDir, zone string, clk clock.Clock, log *slog.Logger) (*Op
 	}
 	opts := auth.DefaultOptions()
 	opts.Clock, opts.Rand = clk, rand.Reader
-	opts.DataKey, opts.CSRFKey = keys[:32], keys[32:]
+	opts.DataKey, opts.CSRFKey = keys.DataKey, keys.CSRFKey
 	opts.Issuer = "CITYARRAY gateway " + zone
 	opts.Audit = func(ev auth.Event) {
 		log.Info("operator account", "action", ev.Action, "actor", ev.Actor, "target", ev.Target, "outcome", ev.Outcome,
@@ -74,31 +75,12 @@ func OpenOperators(dataDir, zone string, clk clock.Clock, log *slog.Logger) (*Op
 	return &Operators{svc: svc, db: db, zone: zone}, nil
 }
 
-// operatorKeys reads the 64-byte sealing keys at path, or makes them.
-func operatorKeys(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		b = make([]byte, 64)
-		if _, err := rand.Read(b); err != nil {
-			return nil, err
-		}
-		if err := atomicfile.WriteFile(path, b, 0o600, false); err != nil {
-			return nil, fmt.Errorf("operators: keys: %w", err)
-		}
-		return b, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("operators: keys: %w", err)
-	}
-	if len(b) != 64 {
-		return nil, fmt.Errorf("operators: keys: %s holds %d bytes, want 64", path, len(b))
-	}
-	return b, nil
-}
-
 // Close closes the accounts' database.
 func (o *Operators) Close() error { return o.db.Close() }
 
+// console is the address of what is done at the gateway itself (the
+// accounts' management, by `cityarray gateway operator`), for the
+// accounts' lockout, rate limits and audit.
 var console = netip.MustParseAddr("127.0.0.1")
 
 // Init creates the first account, the gateway's administrator, and
@@ -124,9 +106,15 @@ func (o *Operators) FinishSetup(id, code, password, totpCode string) ([]string, 
 	return o.svc.FinishSetup(id, code, password, totpCode, console)
 }
 
-// Login checks a user's password and TOTP code and returns the principal
-// and a function that ends the session.
-func (o *Operators) Login(user, password, code string, ip netip.Addr) (*auth.Principal, func(), error) {
+// Login checks a user's password and TOTP code (or a recovery code) at
+// the console, as Init and the setup steps are, and returns the
+// principal and a function that ends the session.
+func (o *Operators) Login(user, password, code string) (*auth.Principal, func(), error) {
+	return o.login(user, password, code, console)
+}
+
+// login is Login from ip.
+func (o *Operators) login(user, password, code string, ip netip.Addr) (*auth.Principal, func(), error) {
 	token, _, err := o.svc.Login(auth.Credentials{UserID: user, Password: password, Code: code, RemoteIP: ip})
 	if err != nil {
 		return nil, nil, err
@@ -145,7 +133,7 @@ var ErrNotZoneOperator = errors.New("gateway: not an operator of this gateway's 
 // Authorize logs user in (password and a fresh TOTP code: one login per
 // request, nothing kept) and checks that it may issue advisories here.
 func (o *Operators) Authorize(user, password, code string, ip netip.Addr) error {
-	p, logout, err := o.Login(user, password, code, ip)
+	p, logout, err := o.login(user, password, code, ip)
 	if err != nil {
 		return err
 	}

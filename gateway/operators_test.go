@@ -125,7 +125,7 @@ func TestOperatorAdvisory(t *testing.T) {
 		}
 		return resp.StatusCode, out
 	}
-	req := AdvisoryRequest{User: "ada", Password: adaPassword, TOTPCode: totpAt(t, secret, time.Now().Add(30*time.Second)),
+	req := AdvisoryRequest{Credentials: Credentials{User: "ada", Password: adaPassword, TOTPCode: totpAt(t, secret, time.Now().Add(30*time.Second))},
 		Texts: map[string]record.AlertText{"en": {Short: "Road closed: Main St"}}, Lifetime: "2h",
 		Severity: "Moderate", Urgency: "Expected", Certainty: "Likely", Category: "Transport"}
 	status, out := post("/api/advisories", req)
@@ -157,7 +157,7 @@ func TestOperatorAdvisory(t *testing.T) {
 	}
 
 	// A recovery code stands in for a TOTP code, once.
-	status, out = post("/api/advisories/cancel", CancelRequest{User: "ada", Password: adaPassword, TOTPCode: recovery[0], IDs: []string{id.String()}, Reason: "road open"})
+	status, out = post("/api/advisories/cancel", CancelRequest{Credentials: Credentials{User: "ada", Password: adaPassword, TOTPCode: recovery[0]}, IDs: []string{id.String()}, Reason: "road open"})
 	if status != http.StatusCreated {
 		t.Fatalf("cancel: %d %v", status, out)
 	}

@@ -9,12 +9,9 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"log/slog"
 	"math/big"
 	"net"
@@ -58,63 +55,6 @@ func ensureDataDir(dir string) error {
 	return nil
 }
 
-// serverKeys are the two secrets auth.Service needs, kept in KeysFile.
-//
-// Why a 0600 file and not encryption at rest: a key that encrypts these
-// would have to be on the same machine to start unattended (in a file,
-// an environment variable, or derived from the server's own key), so it
-// would protect nothing from whoever can read the data directory, and
-// deriving it from the server key would make every user re-enrol TOTP
-// when the server certificate is renewed. What the split does protect:
-// TOTP secrets in server.db are sealed under DataKey, so a copy of
-// server.db alone (a backup, a support bundle) reveals none of them. Keep
-// server.keys out of those copies and back it up separately.
-type serverKeys struct {
-	Version int    `json:"version"`
-	DataKey []byte `json:"data_key"` // 32 bytes, seals TOTP secrets (XChaCha20-Poly1305)
-	CSRFKey []byte `json:"csrf_key"` // 32 bytes, derives CSRF tokens and cursor MACs
-}
-
-// loadOrCreateKeys reads path, or on first run generates both keys from
-// rnd and writes them (0600, atomically, never replacing a file). created
-// reports the first run. A file that group or others may read is refused.
-func loadOrCreateKeys(path string, rnd io.Reader) (k serverKeys, created bool, err error) {
-	data, err := os.ReadFile(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		k = serverKeys{Version: 1, DataKey: make([]byte, 32), CSRFKey: make([]byte, 32)}
-		if _, err := io.ReadFull(rnd, k.DataKey); err != nil {
-			return k, false, fmt.Errorf("keys: %w", err)
-		}
-		if _, err := io.ReadFull(rnd, k.CSRFKey); err != nil {
-			return k, false, fmt.Errorf("keys: %w", err)
-		}
-		b, _ := json.Marshal(k)
-		if err := atomicfile.WriteFile(path, append(b, '\n'), 0o600, false); err != nil {
-			return k, false, fmt.Errorf("keys: %w", err)
-		}
-		return k, true, nil
-	case err != nil:
-		return k, false, fmt.Errorf("keys: %w", err)
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return k, false, fmt.Errorf("keys: %w", err)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return k, false, fmt.Errorf("keys: %s may be read by group or others (mode %v); chmod 600 it", path, fi.Mode().Perm())
-	}
-	dec := json.NewDecoder(strings.NewReader(string(data)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&k); err != nil {
-		return k, false, fmt.Errorf("keys: %s: %w", path, err)
-	}
-	if k.Version != 1 || len(k.DataKey) != 32 || len(k.CSRFKey) != 32 {
-		return k, false, fmt.Errorf("keys: %s: want version 1 with two 32-byte keys", path)
-	}
-	return k, false, nil
-}
-
 // webCertificate returns the HTTPS certificate: the configured files, or a
 // self-signed one for hosts in dataDir, generated when missing, expiring
 // within 30 days, or made for other hosts.
@@ -134,7 +74,7 @@ func webCertificate(cfg TLSConfig, dataDir string, now time.Time, log *slog.Logg
 		}
 		log.Info("replacing the self-signed web certificate (expiring, or made for other hosts)", "file", certPath)
 	}
-	c, err := generateSelfSigned(cfg.SelfSignedHosts, now, certPath, keyPath)
+	c, err := GenerateSelfSigned(cfg.SelfSignedHosts, "CITYARRAY control server (self-signed)", 397*24*time.Hour, now, certPath, keyPath)
 	if err != nil {
 		return c, fmt.Errorf("web certificate: %w", err)
 	}
@@ -167,9 +107,16 @@ func sortedHosts(hs []string) []string {
 	return slices.Compact(out)
 }
 
-// generateSelfSigned makes an ECDSA P-256 certificate for hosts, valid 397
-// days (the most browsers accept), and writes it and its key atomically.
-func generateSelfSigned(hosts []string, now time.Time, certPath, keyPath string) (tls.Certificate, error) {
+// GenerateSelfSigned makes a self-signed ECDSA P-256 server certificate
+// for hosts (DNS names or IP addresses; the first is also its common
+// name) of organisation org, valid from 5 minutes before now for validity
+// (browsers accept at most 397 days), and writes it (certPath, 0644) and
+// its PKCS #8 key (keyPath, 0600) atomically, replacing what is there. It
+// returns the pair.
+func GenerateSelfSigned(hosts []string, org string, validity time.Duration, now time.Time, certPath, keyPath string) (tls.Certificate, error) {
+	if len(hosts) == 0 {
+		return tls.Certificate{}, errors.New("self-signed certificate: no host")
+	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return tls.Certificate{}, err
@@ -180,9 +127,9 @@ func generateSelfSigned(hosts []string, now time.Time, certPath, keyPath string)
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: hosts[0], Organization: []string{"CITYARRAY control server (self-signed)"}},
+		Subject:               pkix.Name{CommonName: hosts[0], Organization: []string{org}},
 		NotBefore:             now.Add(-5 * time.Minute),
-		NotAfter:              now.Add(397 * 24 * time.Hour),
+		NotAfter:              now.Add(validity),
 		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,

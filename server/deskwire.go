@@ -15,6 +15,7 @@ import (
 	"github.com/cityarray/cityarray/mesh/record"
 	"github.com/cityarray/cityarray/mesh/trust"
 	"github.com/cityarray/cityarray/server/audit"
+	"github.com/cityarray/cityarray/server/auth"
 	"github.com/cityarray/cityarray/server/desk"
 	"github.com/cityarray/cityarray/server/fleet"
 )
@@ -32,7 +33,7 @@ const (
 // what they sign, the audit log hears what they do, the fleet tracks the
 // desk's records and places devices in zones, and every record the node
 // accepts reaches the fleet (acks, health, revocations, new devices).
-func (s *Server) newDeskAndFleet(pki *pkiFiles, keys serverKeys, logger *slog.Logger) error {
+func (s *Server) newDeskAndFleet(pki *pkiFiles, keys auth.Keys, logger *slog.Logger) error {
 	cityKey, skipped, err := loadCityCA(s.cfg.PKI, pki.cityCert)
 	if err != nil {
 		return err
@@ -118,11 +119,9 @@ func (s *Server) auditAdvisory(r *record.Record, gw trust.Identity, received tim
 		"issued": r.Issued.UTC().Format(time.RFC3339), "expires": r.Expires.UTC().Format(time.RFC3339),
 		"arrived_after": received.Sub(r.Issued).Round(time.Second).String(),
 	}
-	if a, ok := r.Body.(*record.Alert); ok {
-		for _, lang := range slices.Sorted(maps.Keys(a.Texts)) {
-			d["text"] = lang + ": " + a.Texts[lang].Short
-			break
-		}
+	if a, ok := r.Body.(*record.Alert); ok && len(a.Texts) > 0 {
+		lang := slices.Min(slices.Collect(maps.Keys(a.Texts)))
+		d["text"] = lang + ": " + a.Texts[lang].Short
 	}
 	if len(r.Supersedes) > 0 {
 		ids := make([]string, len(r.Supersedes))

@@ -55,7 +55,7 @@ func Init(cfg Config, adminID, displayName string, logger *slog.Logger) (_ *Init
 	if err != nil {
 		return nil, err
 	}
-	keys, _, err := loadOrCreateKeys(filepath.Join(cfg.DataDir, KeysFile), rnd)
+	keys, _, err := auth.LoadOrCreateKeys(filepath.Join(cfg.DataDir, KeysFile), rnd)
 	if err != nil {
 		return nil, err
 	}

@@ -148,7 +148,7 @@ func New(cfg Config, logger *slog.Logger) (_ *Server, err error) {
 	}
 	s.ident, s.city, s.key, s.verifier = pki.ident, pki.city, pki.key, pki.verifier
 
-	keys, created, err := loadOrCreateKeys(filepath.Join(cfg.DataDir, KeysFile), s.rand)
+	keys, created, err := auth.LoadOrCreateKeys(filepath.Join(cfg.DataDir, KeysFile), s.rand)
 	if err != nil {
 		return nil, err
 	}
@@ -361,7 +361,7 @@ func openAudit(cfg Config, ident trust.Identity, key ed25519.PrivateKey, clock C
 	return l, nil
 }
 
-func newAuth(cfg Config, db *bbolt.DB, keys serverKeys, clock Clock, rnd io.Reader, hook func(auth.Event)) (*auth.Service, error) {
+func newAuth(cfg Config, db *bbolt.DB, keys auth.Keys, clock Clock, rnd io.Reader, hook func(auth.Event)) (*auth.Service, error) {
 	o := cfg.authOptions()
 	o.Clock, o.Rand, o.DataKey, o.CSRFKey, o.Audit = clock, rnd, keys.DataKey, keys.CSRFKey, hook
 	svc, err := auth.New(db, o)

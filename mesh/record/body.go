@@ -3,7 +3,9 @@ package record
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -113,6 +115,19 @@ var (
 	categories  = []string{"Geo", "Met", "Safety", "Security", "Rescue", "Fire", "Health", "Env", "Transport", "Infra", "CBRNE", "Other"}
 )
 
+// Severities returns the values Alert.Severity takes, in CAP's order (a
+// new slice each call; so do the three below).
+func Severities() []string { return slices.Clone(severities) }
+
+// Urgencies returns the values Alert.Urgency takes.
+func Urgencies() []string { return slices.Clone(urgencies) }
+
+// Certainties returns the values Alert.Certainty takes.
+func Certainties() []string { return slices.Clone(certainties) }
+
+// Categories returns the values Alert.Category takes.
+func Categories() []string { return slices.Clone(categories) }
+
 // Alert is the body of an alert or an update: the message in each language
 // and its CAP classification.
 type Alert struct {
@@ -125,6 +140,18 @@ type Alert struct {
 	// Status is the CAP status: empty for Actual, or Exercise, System or
 	// Test, which displays mark clearly as a test.
 	Status string `cbor:"7,keyasint,omitempty" json:"status,omitempty"`
+}
+
+// Headline is the alert's short text in English, else in its language
+// first in sort order; empty if it has none.
+func (a *Alert) Headline() string {
+	if a == nil || len(a.Texts) == 0 {
+		return ""
+	}
+	if t, ok := a.Texts["en"]; ok {
+		return t.Short
+	}
+	return a.Texts[slices.Min(slices.Collect(maps.Keys(a.Texts)))].Short
 }
 
 // IsTest reports whether the alert is an exercise, a system message or a

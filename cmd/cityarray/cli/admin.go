@@ -154,53 +154,75 @@ func newAdminSetupCmd(e *env, af *alertFlags) *cobra.Command {
 			if err := json.Unmarshal(raw, &st); err != nil || st.Secret == "" {
 				return fmt.Errorf("%s: the server's answer has no TOTP secret", what)
 			}
-			fmt.Fprintf(out, "Add %s to your authenticator app: scan or open this URL, or type the secret.\n  %s\n  secret: %s\n", user, st.URL, st.Secret)
-
-			var rc struct {
-				RecoveryCodes []string `json:"recovery_codes"`
-			}
-			for try := 1; ; try++ {
-				pw, err := askNewPassword(e, user)
-				if err != nil {
-					return err
-				}
-				totp, err := e.ask("TOTP code", false)
-				if err != nil {
-					return err
-				}
+			return enrol(e, out, user, st.URL, st.Secret, func(pw, totp string) ([]string, string, error) {
 				resp, raw, err := c.send(ctx, "POST", "/api/v1/setup/finish",
 					map[string]string{"user": user, "setup_code": code, "password": pw, "totp_code": totp}, false)
 				if err != nil {
-					return err
+					return nil, "", err
 				}
 				if resp.StatusCode == http.StatusOK {
-					if err := json.Unmarshal(raw, &rc); err != nil {
-						return fmt.Errorf("%s: the server's answer: %w", what, err)
+					var rc struct {
+						RecoveryCodes []string `json:"recovery_codes"`
 					}
-					break
-				}
-				if try < maxTries && problemType(raw) == server.ProblemPasswordPolicy {
-					fmt.Fprintf(e.stderr, "refused: %s; choose another\n", problemDetail(raw))
-					continue
+					if err := json.Unmarshal(raw, &rc); err != nil {
+						return nil, "", fmt.Errorf("%s: the server's answer: %w", what, err)
+					}
+					return rc.RecoveryCodes, "", nil
 				}
 				if resp.StatusCode == http.StatusUnauthorized && problemType(raw) == server.ProblemUnauthenticated {
-					return exitError{code: 1, msg: what + ": refused: the TOTP code is wrong (is the authenticator's clock right?)," +
+					return nil, "", exitError{code: 1, msg: what + ": refused: the TOTP code is wrong (is the authenticator's clock right?)," +
 						" or the setup code is no longer valid; run `cityarray admin setup` again"}
 				}
-				return problemError(what, resp.StatusCode, raw)
-			}
-			fmt.Fprintf(out, "setup of %s finished: log in with the password and a TOTP code.\n\n", user)
-			fmt.Fprintln(out, "Recovery codes: each logs in once in place of a TOTP code. They are shown only now:")
-			fmt.Fprintln(out, "store them offline (on paper, in a safe), not on this computer.")
-			for _, rcode := range rc.RecoveryCodes {
-				fmt.Fprintf(out, "  %s\n", rcode)
-			}
-			return nil
+				refused := ""
+				if problemType(raw) == server.ProblemPasswordPolicy {
+					refused = problemDetail(raw)
+				}
+				return nil, refused, problemError(what, resp.StatusCode, raw)
+			})
 		},
 	}
 	cmd.Flags().StringVar(&user, "user", "", "the user whose setup to finish (required)")
 	cmd.Flags().StringVar(&codeFile, "code-file", "", "read the setup code from this file instead of asking")
 	return cmd
+}
+
+// enrol finishes user's setup at the terminal once its first step gave
+// the TOTP secret (otpURL, secret): it prints the secret to add to an
+// authenticator app, asks for a new password (askNewPassword) and a TOTP
+// code, and has finish set them, then prints the recovery codes finish
+// returns. When finish refuses the password for the policy (refused says
+// why), enrol asks for another, up to maxTries passwords; then, or on any
+// other error, it returns finish's error.
+func enrol(e *env, out io.Writer, user, otpURL, secret string, finish func(password, totp string) (recovery []string, refused string, err error)) error {
+	fmt.Fprintf(out, "Add %s to your authenticator app: scan or open this URL, or type the secret.\n  %s\n  secret: %s\n", user, otpURL, secret)
+	var recovery []string
+	for try := 1; ; try++ {
+		pw, err := askNewPassword(e, user)
+		if err != nil {
+			return err
+		}
+		totp, err := e.ask("TOTP code", false)
+		if err != nil {
+			return err
+		}
+		var refused string
+		recovery, refused, err = finish(pw, totp)
+		if err == nil {
+			break
+		}
+		if refused != "" && try < maxTries {
+			fmt.Fprintf(e.stderr, "refused: %s; choose another\n", refused)
+			continue
+		}
+		return err
+	}
+	fmt.Fprintf(out, "setup of %s finished: use the password and a TOTP code from now on.\n\n", user)
+	fmt.Fprintln(out, "Recovery codes: each stands in once for a TOTP code. They are shown only now:")
+	fmt.Fprintln(out, "store them offline (on paper, in a safe), not on this computer.")
+	for _, rc := range recovery {
+		fmt.Fprintf(out, "  %s\n", rc)
+	}
+	return nil
 }
 
 // askNewPassword asks for a new password twice, without echo, until both

@@ -154,20 +154,29 @@ func (c *apiClient) authenticate(ctx context.Context) error {
 	return nil
 }
 
-// login asks for the user, password and TOTP code and opens a session.
-func (c *apiClient) login(ctx context.Context) error {
-	user := c.f.user
+// askCredentials asks for user's password and a TOTP code (or a recovery
+// code), first asking for the user if it is empty, and returns the three.
+func askCredentials(e *env, user string) (string, string, string, error) {
 	var err error
 	if user == "" {
-		if user, err = c.e.ask("user", false); err != nil {
-			return err
+		if user, err = e.ask("user", false); err != nil {
+			return "", "", "", err
 		}
 	}
-	pw, err := c.e.ask("password for "+user, true)
+	pw, err := e.ask("password for "+user, true)
 	if err != nil {
-		return err
+		return "", "", "", err
 	}
-	code, err := c.e.ask("TOTP code", false)
+	code, err := e.ask("TOTP code", false)
+	if err != nil {
+		return "", "", "", err
+	}
+	return user, pw, code, nil
+}
+
+// login asks for the user, password and TOTP code and opens a session.
+func (c *apiClient) login(ctx context.Context) error {
+	user, pw, code, err := askCredentials(c.e, c.f.user)
 	if err != nil {
 		return err
 	}
@@ -623,21 +632,13 @@ func newAlertListCmd(e *env, af *alertFlags) *cobra.Command {
 	return cmd
 }
 
-// shortText is an alert's short text, English first.
+// shortText is an alert's headline (its short text, English first), cut
+// to 48 characters, or its protocol if it has no text.
 func shortText(a desk.Alert) string {
 	if a.Content == nil || len(a.Content.Texts) == 0 {
 		return a.Protocol
 	}
-	t, ok := a.Content.Texts["en"]
-	if !ok {
-		langs := make([]string, 0, len(a.Content.Texts))
-		for l := range a.Content.Texts {
-			langs = append(langs, l)
-		}
-		sort.Strings(langs)
-		t = a.Content.Texts[langs[0]]
-	}
-	s := t.Short
+	s := a.Content.Headline()
 	if r := []rune(s); len(r) > 48 {
 		s = string(r[:47]) + "…"
 	}

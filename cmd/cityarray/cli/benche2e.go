@@ -3,10 +3,10 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/cityarray/cityarray/hal/sensors"
 	"io"
 	"os"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -127,11 +127,9 @@ func memTotal() int64 {
 	if err != nil {
 		return fallback
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		var kb int64
-		if _, err := fmt.Sscanf(line, "MemTotal: %d kB", &kb); err == nil && kb > 0 {
-			return kb << 10
-		}
+	m, err := sensors.ParseMeminfo(string(b))
+	if err != nil || m.Total == 0 {
+		return fallback
 	}
-	return fallback
+	return int64(m.Total)
 }

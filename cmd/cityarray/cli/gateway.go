@@ -31,16 +31,12 @@ func newGatewayCmd(e *env) *cobra.Command {
 			if config == "" {
 				return exitError{code: 2, msg: "--config FILE is required (docs/gateway.yaml is a documented example)"}
 			}
-			cfg, err := gateway.LoadConfig(config)
-			if err == nil {
-				err = cfg.Validate()
-			}
+			cfg, err := loadGatewayConfig(config)
 			if err != nil {
-				return yamlConfigProblems(err)
+				return err
 			}
 			if check {
-				_, err := trust.LoadNode(trust.NodeFiles{RootCert: cfg.PKI.RootCert, Cert: cfg.PKI.Cert, Key: cfg.PKI.Key,
-					Field: func(f string) string { return "pki." + f }}, trust.RoleGateway, cfg.PKI.GatewayID, time.Now())
+				_, err := loadGatewayNode(cfg)
 				if _, werr := cfg.LoadWebCertificate(time.Now()); werr != nil {
 					err = errors.Join(err, werr)
 				}
@@ -66,4 +62,24 @@ func newGatewayCmd(e *env) *cobra.Command {
 	cmd.AddCommand(newGatewayOperatorCmd(e))
 	cmd.Flags().BoolVar(&check, "check-config", false, "check the configuration and the PKI and exit: 0 if good, 1 with every problem")
 	return cmd
+}
+
+// loadGatewayConfig reads the gateway's configuration file at path and
+// validates it; its problems come back as one error (exit status 1)
+// listing each with its FILE:LINE.
+func loadGatewayConfig(path string) (gateway.Config, error) {
+	cfg, err := gateway.LoadConfig(path)
+	if err == nil {
+		err = cfg.Validate()
+	}
+	if err != nil {
+		return cfg, yamlConfigProblems(err)
+	}
+	return cfg, nil
+}
+
+// loadGatewayNode loads and checks the gateway's certificate and key
+// (cfg from loadGatewayConfig).
+func loadGatewayNode(cfg gateway.Config) (*trust.Node, error) {
+	return trust.LoadNode(cfg.NodeFiles(), trust.RoleGateway, cfg.PKI.GatewayID, time.Now())
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -42,15 +41,11 @@ func newGatewayOperatorCmd(e *env) *cobra.Command {
 		if config == "" {
 			return nil, exitError{code: 2, msg: "--config FILE is required: the gateway whose operators these are"}
 		}
-		cfg, err := gateway.LoadConfig(config)
-		if err == nil {
-			err = cfg.Validate()
-		}
+		cfg, err := loadGatewayConfig(config)
 		if err != nil {
-			return nil, yamlConfigProblems(err)
+			return nil, err
 		}
-		n, err := trust.LoadNode(trust.NodeFiles{RootCert: cfg.PKI.RootCert, Cert: cfg.PKI.Cert, Key: cfg.PKI.Key,
-			Field: func(f string) string { return "pki." + f }}, trust.RoleGateway, cfg.PKI.GatewayID, time.Now())
+		n, err := loadGatewayNode(cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -159,63 +154,40 @@ func newGatewayOperatorCmd(e *env) *cobra.Command {
 	return cmd
 }
 
-var consoleIP = netip.MustParseAddr("127.0.0.1")
-
 // loginOperator logs user in at the console with a password and a TOTP
 // code (or a recovery code).
 func loginOperator(e *env, ops *gateway.Operators, user string) (*auth.Principal, func(), error) {
-	pw, err := e.ask("password for "+user, true)
+	user, pw, code, err := askCredentials(e, user)
 	if err != nil {
 		return nil, nil, err
 	}
-	code, err := e.ask("TOTP code", false)
-	if err != nil {
-		return nil, nil, err
-	}
-	p, logout, err := ops.Login(user, pw, code, consoleIP)
+	p, logout, err := ops.Login(user, pw, code)
 	if err != nil {
 		return nil, nil, exitError{code: 1, msg: "log in as " + user + ": " + err.Error()}
 	}
 	return p, logout, nil
 }
 
-// enrolOperator finishes id's setup at the console: the TOTP secret to add
-// to an authenticator app, a new password (asked twice, retried when the
+// enrolOperator finishes id's setup at the console (enrol): the TOTP
+// secret to add to an authenticator app, a new password (retried when the
 // policy refuses it), a TOTP code, and the recovery codes.
 func enrolOperator(e *env, out io.Writer, ops *gateway.Operators, id, code string) error {
 	enr, err := ops.StartSetup(id, code)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "Add %s to your authenticator app: scan or open this URL, or type the secret.\n  %s\n  secret: %s\n", id, enr.URL, enr.Secret)
-	var recovery []string
-	for try := 1; ; try++ {
-		pw, err := askNewPassword(e, id)
+	return enrol(e, out, id, enr.URL, enr.Secret, func(pw, totp string) ([]string, string, error) {
+		recovery, err := ops.FinishSetup(id, code, pw, totp)
 		if err != nil {
-			return err
+			refused := ""
+			var pe *auth.PolicyError
+			if errors.As(err, &pe) {
+				refused = pe.Error()
+			}
+			return nil, refused, exitError{code: 1, msg: "setup of " + id + ": " + err.Error()}
 		}
-		totp, err := e.ask("TOTP code", false)
-		if err != nil {
-			return err
-		}
-		recovery, err = ops.FinishSetup(id, code, pw, totp)
-		if err == nil {
-			break
-		}
-		var pe *auth.PolicyError
-		if try < maxTries && errors.As(err, &pe) {
-			fmt.Fprintf(e.stderr, "refused: %v; choose another\n", pe)
-			continue
-		}
-		return exitError{code: 1, msg: "setup of " + id + ": " + err.Error()}
-	}
-	fmt.Fprintf(out, "setup of %s finished.\n\n", id)
-	fmt.Fprintln(out, "Recovery codes: each stands in once for a TOTP code. They are shown only now:")
-	fmt.Fprintln(out, "store them offline (on paper, in a safe), not on this computer.")
-	for _, rc := range recovery {
-		fmt.Fprintf(out, "  %s\n", rc)
-	}
-	return nil
+		return recovery, "", nil
+	})
 }
 
 // gatewayClient is an HTTPS client for a gateway's operator API that
@@ -238,7 +210,7 @@ func gatewayClient(caFile string) (*http.Client, error) {
 
 // postGateway sends body to the gateway's operator API and decodes a 201
 // into out; anything else is an error naming what the gateway said.
-func postGateway(cmd *cobra.Command, client *http.Client, base, path string, body, out any) error {
+func postGateway(client *http.Client, base, path string, body, out any) error {
 	b, err := json.Marshal(body)
 	if err != nil {
 		return err
@@ -259,20 +231,22 @@ func postGateway(cmd *cobra.Command, client *http.Client, base, path string, bod
 	return json.Unmarshal(raw, out)
 }
 
-// credentials asks user's password and a TOTP code for the gateway.
-func gatewayCredentials(e *env, user string) (string, string, string, error) {
-	if user == "" {
-		var err error
-		if user, err = e.ask("user", false); err != nil {
-			return "", "", "", err
-		}
-	}
-	pw, err := e.ask("password for "+user, true)
+// gatewayIssue has the gateway of af (--gateway, --ca) issue a record for
+// an operator (--user, else asked) whose password and TOTP code it asks:
+// it posts to path the request body makes with them and returns what the
+// gateway issued.
+func gatewayIssue(e *env, af *alertFlags, path string, body func(gateway.Credentials) any) (gateway.Issued, error) {
+	var got gateway.Issued
+	client, err := gatewayClient(af.caFile)
 	if err != nil {
-		return "", "", "", err
+		return got, err
 	}
-	code, err := e.ask("TOTP code", false)
-	return user, pw, code, err
+	user, pw, code, err := askCredentials(e, af.user)
+	if err != nil {
+		return got, err
+	}
+	err = postGateway(client, af.gateway, path, body(gateway.Credentials{User: user, Password: pw, TOTPCode: code}), &got)
+	return got, err
 }
 
 // sendAdvisory is `alert send --gateway URL`: an Advisory for the
@@ -288,21 +262,15 @@ func sendAdvisory(cmd *cobra.Command, e *env, af *alertFlags, f *sendFlags) erro
 	if err != nil {
 		return exitError{code: 2, msg: "--expires: with --gateway, a duration such as 2h"}
 	}
-	client, err := gatewayClient(af.caFile)
-	if err != nil {
-		return err
-	}
-	user, pw, code, err := gatewayCredentials(e, af.user)
-	if err != nil {
-		return err
-	}
 	texts := map[string]record.AlertText{}
 	for lang, s := range f.texts {
 		texts[lang] = record.AlertText{Short: s, Long: f.longs[lang]}
 	}
-	var got gateway.Issued
-	if err := postGateway(cmd, client, af.gateway, "/api/advisories", gateway.AdvisoryRequest{User: user, Password: pw, TOTPCode: code,
-		Texts: texts, Lifetime: lifetime.String(), Severity: f.severity, Urgency: f.urgency, Certainty: f.certainty, Category: f.category}, &got); err != nil {
+	got, err := gatewayIssue(e, af, "/api/advisories", func(c gateway.Credentials) any {
+		return gateway.AdvisoryRequest{Credentials: c, Texts: texts, Lifetime: lifetime.String(),
+			Severity: f.severity, Urgency: f.urgency, Certainty: f.certainty, Category: f.category}
+	})
+	if err != nil {
 		return err
 	}
 	if f.json {
@@ -314,17 +282,10 @@ func sendAdvisory(cmd *cobra.Command, e *env, af *alertFlags, f *sendFlags) erro
 
 // cancelAdvisory is `alert cancel --gateway URL ID`.
 func cancelAdvisory(cmd *cobra.Command, e *env, af *alertFlags, id, reason string) error {
-	client, err := gatewayClient(af.caFile)
+	got, err := gatewayIssue(e, af, "/api/advisories/cancel", func(c gateway.Credentials) any {
+		return gateway.CancelRequest{Credentials: c, IDs: []string{id}, Reason: reason}
+	})
 	if err != nil {
-		return err
-	}
-	user, pw, code, err := gatewayCredentials(e, af.user)
-	if err != nil {
-		return err
-	}
-	var got gateway.Issued
-	if err := postGateway(cmd, client, af.gateway, "/api/advisories/cancel", gateway.CancelRequest{User: user, Password: pw, TOTPCode: code,
-		IDs: []string{id}, Reason: reason}, &got); err != nil {
 		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "advisory %s cancelled: cancel record %s sent\n", id, got.ID)

@@ -109,7 +109,6 @@ func (c *E2EBenchConfig) startProfiles() (stop func(), err error) {
 // Delivered were acked "displayed" within the wait; the latencies are
 // theirs.
 type E2EPhase struct {
-	Alerts, Poles       int
 	Expected, Delivered int
 	P50, P99, Max       time.Duration
 	// MadeP50 and MadeP99 are the same from the call to the time each
@@ -230,8 +229,7 @@ func measureDiskFloor(dir string, n int) (time.Duration, error) {
 // each pole's "displayed" ack of each record arrived.
 type e2eAcks struct {
 	mu   sync.Mutex
-	at   map[record.ID]map[string]time.Time // record → pole → arrival
-	made map[record.ID]map[string]time.Time // record → pole → the ack's own time (ms)
+	at   map[record.ID]map[string]ackTimes // record → pole
 	wake chan struct{}
 	// offset is how far the city's clock (which FastLogins steps ahead)
 	// runs from the machine's, in ns: the acks' own times are the city's.
@@ -251,19 +249,19 @@ func (a *e2eAcks) event(_ string, ev mesh.Event) {
 	defer a.mu.Unlock()
 	m := a.at[ack.Record]
 	if m == nil {
-		m = map[string]time.Time{}
+		m = map[string]ackTimes{}
 		a.at[ack.Record] = m
 	}
 	if _, dup := m[ev.Record.Origin]; !dup {
-		m[ev.Record.Origin] = now
-		if a.made[ack.Record] == nil {
-			a.made[ack.Record] = map[string]time.Time{}
-		}
-		a.made[ack.Record][ev.Record.Origin] = ack.At.Time().Add(-time.Duration(a.offset.Load()))
+		m[ev.Record.Origin] = ackTimes{arrived: now, made: ack.At.Time().Add(-time.Duration(a.offset.Load()))}
 		close(a.wake)
 		a.wake = make(chan struct{})
 	}
 }
+
+// ackTimes are when an ack arrived and when its pole made it (the ack's
+// own time, on the machine's clock).
+type ackTimes struct{ arrived, made time.Time }
 
 // wait waits until every pole in poles has acked id or the deadline
 // passes, and returns the latencies from start of those that did.
@@ -273,8 +271,8 @@ func (a *e2eAcks) wait(ctx context.Context, id record.ID, poles map[string]bool,
 		lat, made = lat[:0], made[:0]
 		for p, t := range a.at[id] {
 			if poles[p] {
-				lat = append(lat, t.Sub(start))
-				made = append(made, a.made[id][p].Sub(start))
+				lat = append(lat, t.arrived.Sub(start))
+				made = append(made, t.made.Sub(start))
 			}
 		}
 		wake := a.wake
@@ -310,7 +308,7 @@ func RunE2EBench(ctx context.Context, cfg E2EBenchConfig) (E2EBenchResult, error
 		return res, fmt.Errorf("measuring the disk floor in %s: %w", dir, err)
 	}
 
-	acks := &e2eAcks{at: map[record.ID]map[string]time.Time{}, made: map[record.ID]map[string]time.Time{}, wake: make(chan struct{})}
+	acks := &e2eAcks{at: map[record.ID]map[string]ackTimes{}, wake: make(chan struct{})}
 	start := time.Now()
 	c, err := Up(ctx, UpConfig{Poles: cfg.Poles, Zones: cfg.Zones, Listen: "127.0.0.1:0", FastLogins: true, NoSpeech: true,
 		Dir: dir, Logger: cfg.Logger, Progress: cfg.Progress, OnEvent: acks.event})
@@ -329,7 +327,7 @@ func RunE2EBench(ctx context.Context, cfg E2EBenchConfig) (E2EBenchResult, error
 	if err != nil {
 		return res, err
 	}
-	desk, err := newBenchDesk(ctx, c.Server, admin)
+	bd, err := newBenchDesk(ctx, c.Server, admin)
 	if err != nil {
 		return res, err
 	}
@@ -338,7 +336,7 @@ func RunE2EBench(ctx context.Context, cfg E2EBenchConfig) (E2EBenchResult, error
 		all[p.Identity().ID] = true
 	}
 	measure := func(name string, poles map[string]bool, send func() (record.ID, time.Time, error)) (E2EPhase, error) {
-		ph := E2EPhase{Alerts: cfg.Alerts, Poles: len(poles)}
+		var ph E2EPhase
 		var lat, made []time.Duration
 		for i := range cfg.Alerts {
 			select {
@@ -376,7 +374,9 @@ func RunE2EBench(ctx context.Context, cfg E2EBenchConfig) (E2EBenchResult, error
 	cfg.Progress("normal: %d city-wide warnings, one at a time", cfg.Alerts)
 	var published []string
 	warn := func() (record.ID, time.Time, error) {
-		a, t0, err := desk.warn(ctx, len(published))
+		a, t0, err := bd.warn(ctx, desk.DraftRequest{Tier: "warning", Scope: "city", Lifetime: "1h",
+			Alert: &record.Alert{Texts: map[string]record.AlertText{"en": {Short: fmt.Sprintf("Storm warning %d: stay indoors", len(published)+1)}},
+				Severity: "Severe", Urgency: "Immediate", Certainty: "Observed", Category: "Met"}})
 		if err == nil {
 			published = append(published, a.ID)
 		}
@@ -421,7 +421,7 @@ func RunE2EBench(ctx context.Context, cfg E2EBenchConfig) (E2EBenchResult, error
 	// and bring the gateway back.
 	cfg.Progress("cancelling the warnings and restarting gateway %s", "gw-"+c.zones[0])
 	for _, id := range published {
-		if err := desk.cancel(ctx, id); err != nil {
+		if err := bd.cancel(ctx, id); err != nil {
 			return res, err
 		}
 	}
@@ -446,7 +446,6 @@ func RunE2EBench(ctx context.Context, cfg E2EBenchConfig) (E2EBenchResult, error
 	if err := c.Server.Close(); err != nil {
 		return res, fmt.Errorf("stopping the server: %w", err)
 	}
-	res.GatewayOnly.Alerts = cfg.Alerts
 	for zi, g := range c.Gateways() {
 		zone := c.zones[zi]
 		poles := map[string]bool{}
@@ -468,7 +467,6 @@ func RunE2EBench(ctx context.Context, cfg E2EBenchConfig) (E2EBenchResult, error
 		}
 		res.GatewayOnly = mergePhases(res.GatewayOnly, ph)
 	}
-	res.GatewayOnly.Poles = cfg.Poles
 	// The baseline last, with the city gone: its 500 clients leave work
 	// behind (closing, garbage) that would weigh on the city's phases.
 	if err := c.Close(); err != nil {
@@ -599,12 +597,9 @@ func newBenchDesk(ctx context.Context, l *LocalServer, admin *Session) (*benchDe
 	return &benchDesk{feed: l.TokenSession("bench-feed", secret), sup: supS}, nil
 }
 
-// warn drafts, submits and approves warning n for the whole city, then
-// publishes it; t0 is when the publication call was made.
-func (d *benchDesk) warn(ctx context.Context, n int) (a desk.Alert, t0 time.Time, err error) {
-	req := desk.DraftRequest{Tier: "warning", Scope: "city", Lifetime: "1h",
-		Alert: &record.Alert{Texts: map[string]record.AlertText{"en": {Short: fmt.Sprintf("Storm warning %d: stay indoors", n+1)}},
-			Severity: "Severe", Urgency: "Immediate", Certainty: "Observed", Category: "Met"}}
+// warn drafts, submits and approves req, then publishes it; t0 is when
+// the publication call was made.
+func (d *benchDesk) warn(ctx context.Context, req desk.DraftRequest) (a desk.Alert, t0 time.Time, err error) {
 	if err := d.feed.Do(ctx, "POST", "/api/v1/alerts", req, &a); err != nil {
 		return a, t0, fmt.Errorf("draft: %w", err)
 	}
@@ -677,11 +672,8 @@ func fanoutBaseline(ctx context.Context, n, alerts int, logger *slog.Logger) (p5
 	}
 	var lat []time.Duration
 	for i := range alerts {
-		now := time.Now().UTC().Truncate(time.Millisecond)
-		r, err := record.Sign(&record.Record{Kind: record.KindAlert, Tier: record.TierWarning, Scope: record.ZoneScope(benchZone),
-			Issued: now, Expires: now.Add(time.Hour), Origin: l.Identity().ID, Seq: uint64(now.UnixMilli()) + uint64(i), Body: &record.Alert{
-				Texts: map[string]record.AlertText{"en": {Short: "Storm warning: stay indoors"}}, Severity: "Severe", Urgency: "Immediate",
-				Certainty: "Observed", Category: "Met"}}, signer)
+		now := time.Now()
+		r, err := signWarning(signer, l.Identity().ID, record.ZoneScope(benchZone), uint64(now.UnixMilli())+uint64(i), "Storm warning: stay indoors", now)
 		if err != nil {
 			return 0, 0, err
 		}

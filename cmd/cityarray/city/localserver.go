@@ -180,13 +180,49 @@ func (l *LocalServer) WebCAPEM() []byte {
 // Signer signs records as the server does, with its key and certificate
 // chain.
 func (l *LocalServer) Signer() (record.Signer, error) {
-	id := l.Identity().ID
-	n, err := trust.LoadNode(trust.NodeFiles{RootCert: filepath.Join(l.PKI.Path, trust.RootCertFile),
-		Cert: filepath.Join(l.PKI.Path, id+".pem"), Key: filepath.Join(l.PKI.Path, id+".key")}, trust.RoleServer, id, l.Clock.Now())
+	return chainSigner(l.PKI.Path, trust.RoleServer, l.Identity().ID, l.Clock.Now())
+}
+
+// chainSigner loads node id's key and certificate from the PKI directory
+// dir (as `keys issue` writes it) and returns a signer that carries the
+// chain.
+func chainSigner(dir string, role trust.Role, id string, now time.Time) (record.Signer, error) {
+	n, err := trust.LoadNode(trust.NodeFiles{RootCert: filepath.Join(dir, trust.RootCertFile),
+		Cert: filepath.Join(dir, id+".pem"), Key: filepath.Join(dir, id+".key")}, role, id, now)
 	if err != nil {
 		return record.Signer{}, err
 	}
 	return record.NewSigner(n.Key, n.Leaf.Raw, true, n.CityCA.Raw)
+}
+
+// signWarning signs a one-language warning for scope, issued now, valid
+// for an hour.
+func signWarning(s record.Signer, origin string, scope record.Scope, seq uint64, text string, now time.Time) (*record.Record, error) {
+	now = now.UTC().Truncate(time.Millisecond)
+	return record.Sign(&record.Record{Kind: record.KindAlert, Tier: record.TierWarning, Scope: scope,
+		Issued: now, Expires: now.Add(time.Hour), Origin: origin, Seq: seq,
+		Body: &record.Alert{Texts: map[string]record.AlertText{"en": {Short: text}}, Severity: "Severe", Urgency: "Immediate",
+			Certainty: "Observed", Category: "Met"}}, s)
+}
+
+// HasDisplayedAck reports whether the server holds pole's "displayed"
+// ack of rec.
+func (l *LocalServer) HasDisplayedAck(rec record.ID, pole string) bool {
+	es, err := l.Store().ByKind(record.KindAck)
+	if err != nil {
+		return false
+	}
+	for _, e := range es {
+		if e.Origin != pole {
+			continue
+		}
+		if r, err := e.Parse(); err == nil {
+			if a, ok := r.Body.(*record.Ack); ok && a.Record == rec && a.State == record.AckDisplayed {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Person is someone set up on the local server: a password and a TOTP

@@ -73,7 +73,7 @@ func RunFailoverSelftest(ctx context.Context, cfg SelftestConfig) ([]Check, erro
 		r := st.warn("zone:"+c.zones[0], "Flood warning while pole-001 is off")
 		st.must(c.StartPole(0))
 		st.expect("it shows the alert it missed", func() bool { return c.Poles[0].Showing().Record == r.ID() })
-		st.expect("its displayed ack reaches the server", func() bool { return st.ackedAtServer(r.ID(), c.Poles[0].Identity().ID) })
+		st.expect("its displayed ack reaches the server", func() bool { return st.c.Server.HasDisplayedAck(r.ID(), c.Poles[0].Identity().ID) })
 	})
 
 	// A gateway offline: its poles keep showing, the mesh carries new alerts.
@@ -202,11 +202,8 @@ func (st *selftest) expect(expect string, cond func() bool) {
 // warn has the server sign and publish a Warning for scope.
 func (st *selftest) warn(scope, text string) *record.Record {
 	st.seq++
-	now := st.c.clock.Now().UTC().Truncate(time.Millisecond)
-	r, err := record.Sign(&record.Record{Kind: record.KindAlert, Tier: record.TierWarning, Scope: record.Scope(scope),
-		Issued: now, Expires: now.Add(time.Hour), Origin: st.c.Server.Identity().ID, Seq: uint64(now.UnixMilli()) + st.seq,
-		Body: &record.Alert{Texts: map[string]record.AlertText{"en": {Short: text}}, Severity: "Severe", Urgency: "Immediate",
-			Certainty: "Observed", Category: "Met"}}, st.signer)
+	now := st.c.clock.Now()
+	r, err := signWarning(st.signer, st.c.Server.Identity().ID, record.Scope(scope), uint64(now.UnixMilli())+st.seq, text, now)
 	st.must(err)
 	st.must(st.c.Server.Node().Publish(st.ctx, r))
 	st.warnings = append(st.warnings, r)
@@ -249,27 +246,9 @@ func (st *selftest) allShow(poles []int, id record.ID) bool {
 	return true
 }
 
-func (st *selftest) ackedAtServer(rec record.ID, pole string) bool {
-	es, err := st.c.Server.Store().ByKind(record.KindAck)
-	if err != nil {
-		return false
-	}
-	for _, e := range es {
-		if e.Origin != pole {
-			continue
-		}
-		if r, err := e.Parse(); err == nil {
-			if a := r.Body.(*record.Ack); a.Record == rec && a.State == record.AckDisplayed {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 func (st *selftest) allAcked(poles []int, rec record.ID) bool {
 	for _, i := range poles {
-		if !st.ackedAtServer(rec, st.c.Poles[i].Identity().ID) {
+		if !st.c.Server.HasDisplayedAck(rec, st.c.Poles[i].Identity().ID) {
 			return false
 		}
 	}
@@ -280,22 +259,13 @@ func (st *selftest) allAcked(poles []int, rec record.ID) bool {
 // gateway's node: the trust tiers must refuse it.
 func (st *selftest) gatewayWarning() error {
 	g := st.c.Gateways()[0]
-	dir := filepath.Join(st.c.dir, "pki")
 	id := g.Identity().ID
-	n, err := trust.LoadNode(trust.NodeFiles{RootCert: filepath.Join(dir, trust.RootCertFile), Cert: filepath.Join(dir, id+".pem"),
-		Key: filepath.Join(dir, id+".key")}, trust.RoleGateway, id, st.c.clock.Now())
+	now := st.c.clock.Now()
+	signer, err := chainSigner(filepath.Join(st.c.dir, "pki"), trust.RoleGateway, id, now)
 	if err != nil {
 		return err
 	}
-	signer, err := record.NewSigner(n.Key, n.Leaf.Raw, true, n.CityCA.Raw)
-	if err != nil {
-		return err
-	}
-	now := st.c.clock.Now().UTC().Truncate(time.Millisecond)
-	r, err := record.Sign(&record.Record{Kind: record.KindAlert, Tier: record.TierWarning, Scope: record.ZoneScope(g.Identity().Zone),
-		Issued: now, Expires: now.Add(time.Hour), Origin: id, Seq: uint64(now.UnixMilli()),
-		Body: &record.Alert{Texts: map[string]record.AlertText{"en": {Short: "A gateway may not warn"}}, Severity: "Severe",
-			Urgency: "Immediate", Certainty: "Observed", Category: "Met"}}, signer)
+	r, err := signWarning(signer, id, record.ZoneScope(g.Identity().Zone), uint64(now.UnixMilli()), "A gateway may not warn", now)
 	if err != nil {
 		return err
 	}

@@ -129,7 +129,6 @@ func RunServerBench(ctx context.Context, cfg ServerBenchConfig) (ServerBenchResu
 	if err != nil {
 		return res, err
 	}
-	feed, supS := d.feed, d.sup
 	v, err := trust.NewVerifier(trust.Config{Roots: []*x509.Certificate{l.PKI.Root}, TrustedClock: false})
 	if err != nil {
 		return res, err
@@ -155,22 +154,12 @@ func RunServerBench(ctx context.Context, cfg ServerBenchConfig) (ServerBenchResu
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
-		var a desk.Alert
 		req := desk.DraftRequest{Tier: "warning", Scope: "zone:" + benchZone, Lifetime: "2h",
 			Alert: &record.Alert{Texts: map[string]record.AlertText{"en": {Short: fmt.Sprintf("Bench warning %d: move to higher ground", i)}},
 				Severity: "Severe", Urgency: "Immediate", Certainty: "Observed", Category: "Met"}}
-		if err := feed.Do(ctx, "POST", "/api/v1/alerts", req, &a); err != nil {
-			return res, fmt.Errorf("draft: %w", err)
-		}
-		if err := feed.Do(ctx, "POST", "/api/v1/alerts/"+a.ID+"/submit", nil, nil); err != nil {
-			return res, fmt.Errorf("submit: %w", err)
-		}
-		if err := supS.Do(ctx, "POST", "/api/v1/alerts/"+a.ID+"/approve", nil, nil); err != nil {
-			return res, fmt.Errorf("approve: %w", err)
-		}
-		start := time.Now()
-		if err := supS.Do(ctx, "POST", "/api/v1/alerts/"+a.ID+"/publish", nil, &a); err != nil {
-			return res, fmt.Errorf("publish: %w", err)
+		a, start, err := d.warn(ctx, req)
+		if err != nil {
+			return res, err
 		}
 		httpLat = append(httpLat, time.Since(start))
 		at, err := arrived.wait(ctx, a.Current, 10*time.Second)

@@ -2,20 +2,14 @@ package city
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base32"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"html/template"
 	"io"
 	"io/fs"
 	"log/slog"
-	"math/big"
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
@@ -37,7 +31,6 @@ import (
 	"github.com/cityarray/cityarray/hal/audio/audiotest"
 	simpanel "github.com/cityarray/cityarray/hal/display/sim"
 	"github.com/cityarray/cityarray/mesh"
-	"github.com/cityarray/cityarray/mesh/atomicfile"
 	"github.com/cityarray/cityarray/mesh/clock"
 	"github.com/cityarray/cityarray/mesh/gossip"
 	"github.com/cityarray/cityarray/mesh/record"
@@ -413,9 +406,6 @@ func (c *UpCity) Gateways() []*gateway.Gateway {
 	return gs
 }
 
-// Zones returns the zones' names, in order.
-func (c *UpCity) Zones() []string { return c.zones }
-
 // gatewayOf returns zone's gateway (nil if stopped).
 func (c *UpCity) gatewayOf(zone string) *gateway.Gateway {
 	for i, z := range c.zones {
@@ -647,8 +637,13 @@ func (c *UpCity) Describe(w io.Writer) {
 	fmt.Fprintf(w, "  demo page (every pole's matrix):  %s\n", c.PageURL)
 	fmt.Fprintf(w, "  control server API:               %s   (HTTPS; its certificate: %s)\n", c.Server.HTTPURL(), c.Server.WebCAFile)
 	fmt.Fprintf(w, "  MQTT (server):                    tls://%s\n", c.Server.MQTTAddr())
+	var flags []string
 	for _, g := range gws {
+		if g == nil {
+			continue // stopped
+		}
 		fmt.Fprintf(w, "  gateway %-8s poles connect to %s; zone health %s\n", g.Identity().ID, g.BrokerURL(), g.HealthURL())
+		flags = append(flags, "--gateway "+g.HealthURL())
 	}
 	ops := false
 	for i, g := range gws {
@@ -677,10 +672,6 @@ func (c *UpCity) Describe(w io.Writer) {
 	fmt.Fprintf(w, "  cityarray admin %s setup --user sam\n", conn)
 	fmt.Fprintf(w, "  cityarray alert %s --user sam send --scope zone:z1 --text en='Flood warning: move to higher ground' --text es='Alerta de inundación'\n", conn)
 	fmt.Fprintf(w, "  cityarray alert %s --user sam approve ID; cityarray alert %s --user sam publish ID\n", conn, conn)
-	var flags []string
-	for _, g := range gws {
-		flags = append(flags, "--gateway "+g.HealthURL())
-	}
 	fmt.Fprintf(w, "Zone health in the terminal:\n  cityarray mesh status %s --watch\n", strings.Join(flags, " "))
 	fmt.Fprintf(w, "\nFiles: %s. Stop with Ctrl-C.\n", c.dir)
 }
@@ -719,40 +710,11 @@ func (c *UpCity) demoOperator(gc gateway.Config, zone string) (*Person, error) {
 }
 
 // demoWebCert writes a throw-away web certificate for a demo gateway's
-// operators' page: ECDSA P-256, self-signed, for 127.0.0.1 and localhost,
-// valid 30 days from now; the key (mode 0600) to keyPath.
+// operators' page: self-signed, for localhost and 127.0.0.1, valid 30 days
+// from now; the key (mode 0600) to keyPath.
 func demoWebCert(certPath, keyPath string, now time.Time) error {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return err
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		return err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "localhost", Organization: []string{"CITYARRAY demo gateway (self-signed)"}},
-		NotBefore:             now.Add(-5 * time.Minute),
-		NotAfter:              now.Add(30 * 24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		DNSNames:              []string{"localhost"},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return err
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600, true); err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644, true)
+	_, err := server.GenerateSelfSigned([]string{"localhost", "127.0.0.1"}, "CITYARRAY demo gateway (self-signed)", 30*24*time.Hour, now, certPath, keyPath)
+	return err
 }
 
 // randomPassword is a one-time password for the demo admin: four random

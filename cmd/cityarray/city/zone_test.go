@@ -101,10 +101,8 @@ func startZoneTest(t *testing.T) *zoneTest {
 // through the server's node.
 func (z *zoneTest) publish(t *testing.T, seq uint64, text string) *record.Record {
 	t.Helper()
-	now := time.Now().UTC().Truncate(time.Millisecond)
-	r, err := record.Sign(&record.Record{Kind: record.KindAlert, Tier: record.TierWarning, Scope: record.ZoneScope("z1"),
-		Issued: now, Expires: now.Add(time.Hour), Origin: "server-1", Seq: uint64(now.UnixMilli()) + seq, Body: &record.Alert{
-			Texts: map[string]record.AlertText{"en": {Short: text}}, Severity: "Severe", Urgency: "Immediate", Certainty: "Observed", Category: "Met"}}, z.signer)
+	now := time.Now()
+	r, err := signWarning(z.signer, "server-1", record.ZoneScope("z1"), uint64(now.UnixMilli())+seq, text, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,26 +110,6 @@ func (z *zoneTest) publish(t *testing.T, seq uint64, text string) *record.Record
 		t.Fatal(err)
 	}
 	return r
-}
-
-// displayedAtServer reports whether the server holds pole-1's displayed
-// ack of rec.
-func (z *zoneTest) displayedAtServer(rec record.ID) bool {
-	es, err := z.l.Store().ByKind(record.KindAck)
-	if err != nil {
-		return false
-	}
-	for _, e := range es {
-		if e.Origin != "pole-1" {
-			continue
-		}
-		if r, err := e.Parse(); err == nil {
-			if a := r.Body.(*record.Ack); a.Record == rec && a.State == record.AckDisplayed {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
@@ -159,13 +137,13 @@ func TestPoleFailsOverBetweenGateways(t *testing.T) {
 	})
 	first := z.publish(t, 1, "Flood")
 	waitUntil(t, "the first alert displayed, acked at the server", func() bool {
-		return z.pole.Showing().Record == first.ID() && z.displayedAtServer(first.ID())
+		return z.pole.Showing().Record == first.ID() && z.l.HasDisplayedAck(first.ID(), "pole-1")
 	})
 	z.stops[0]() // gw-a dies
 	second := z.publish(t, 2, "Flood, updated")
 	start := time.Now()
 	waitUntil(t, "the second alert displayed through gw-b, acked at the server", func() bool {
-		return z.pole.Showing().Record == second.ID() && z.displayedAtServer(second.ID())
+		return z.pole.Showing().Record == second.ID() && z.l.HasDisplayedAck(second.ID(), "pole-1")
 	})
 	t.Logf("failover to gw-b and delivery took %v", time.Since(start).Round(time.Millisecond))
 }

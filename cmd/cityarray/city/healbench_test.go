@@ -21,7 +21,10 @@ func TestHealBench(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !r.Healed || r.Rounds < 1 || r.Fetched < 6*3 || r.BytesTransferred == 0 {
+	// Each half lacked the other's 3 records, so anti-entropy fetched
+	// each of them at least once per half; a pole that got one that way
+	// re-gossips it, so its neighbours may get it by push, not fetch.
+	if !r.Healed || r.Rounds < 1 || r.Fetched < 2*3 || r.BytesTransferred == 0 {
 		t.Fatalf("%+v", r)
 	}
 	if r.FullStateBytes <= r.DiffBytes {

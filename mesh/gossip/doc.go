@@ -23,7 +23,8 @@
 // memberlist's reliable stream. LazyFanout other members get only an "I
 // have" notice with the record id; one that has not received the record
 // GraftTimeout later asks ("graft") the member that announced it, and asks
-// the next announcer, with a doubled wait, if that fails too. Pushes cost a
+// the next announcer GraftTimeout after that if the record has still not
+// come, then with a doubled wait each time. Pushes cost a
 // packet each; the notices are a few dozen bytes; the graft path repairs
 // the few members the pushes miss under loss, in a few round trips rather
 // than a gossip interval.

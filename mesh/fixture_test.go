@@ -4,11 +4,13 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/cityarray/cityarray/mesh/record"
+	"github.com/cityarray/cityarray/mesh/store"
 	"github.com/cityarray/cityarray/mesh/trust"
 )
 
@@ -90,4 +92,16 @@ func forgedWarning(t testing.TB) *record.Record {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// tempStore opens a store in a new temporary folder, closed when the test
+// ends.
+func tempStore(t testing.TB) *store.Store {
+	t.Helper()
+	s, err := store.Open(filepath.Join(t.TempDir(), "node.db"), store.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }

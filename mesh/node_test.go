@@ -161,12 +161,7 @@ func TestNodeReplicatesAndSurvivesRestart(t *testing.T) {
 }
 
 func TestNodeDeliverNeverBlocks(t *testing.T) {
-	dir := t.TempDir()
-	s, err := store.Open(filepath.Join(dir, "n.db"), store.DefaultOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := tempStore(t)
 	n, err := NewNode(NodeConfig{ID: "n", Store: s, Verifier: newVerifier(t), InboxSize: 2, Clock: fixedClock{t0}})
 	if err != nil {
 		t.Fatal(err)
@@ -205,12 +200,7 @@ func (r *recorder) Offer(f Forward) {
 // The records NodeConfig.Outbox names are queued as they are stored, and
 // offered to the links marked Queued; the others are not.
 func TestNodeOutboxMarksQueued(t *testing.T) {
-	dir := t.TempDir()
-	s, err := store.Open(filepath.Join(dir, "gw.db"), store.DefaultOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := tempStore(t)
 	queued, plain := warning(t, 1, "Queued"), warning(t, 2, "Not queued")
 	n, err := NewNode(NodeConfig{ID: "gw-1", Store: s, Verifier: newVerifier(t), Clock: fixedClock{t0},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),

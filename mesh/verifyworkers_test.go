@@ -4,12 +4,10 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/cityarray/cityarray/mesh/record"
-	"github.com/cityarray/cityarray/mesh/store"
 )
 
 // TestNodeVerifyWorkers: with verify workers, a node accepts and rejects
@@ -17,12 +15,7 @@ import (
 // delivered in (records naming their signer by kid follow the one that
 // carried the chain), and reports every record.
 func TestNodeVerifyWorkers(t *testing.T) {
-	dir := t.TempDir()
-	s, err := store.Open(filepath.Join(dir, "n.db"), store.DefaultOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := tempStore(t)
 	events := make(chan Event, 1000)
 	n, err := NewNode(NodeConfig{ID: "server-1", Store: s, Verifier: newVerifier(t), Clock: fixedClock{t0},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), VerifyWorkers: 4,
@@ -126,12 +119,7 @@ func TestNodeVerifyWorkers(t *testing.T) {
 // TestNodeVerifyWorkersDeliverNeverBlocks: with workers, Deliver still
 // drops and counts what does not fit rather than wait.
 func TestNodeVerifyWorkersDeliverNeverBlocks(t *testing.T) {
-	dir := t.TempDir()
-	s, err := store.Open(filepath.Join(dir, "n.db"), store.DefaultOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := tempStore(t)
 	n, err := NewNode(NodeConfig{ID: "n", Store: s, Verifier: newVerifier(t), InboxSize: 2, Clock: fixedClock{t0}, VerifyWorkers: 2})
 	if err != nil {
 		t.Fatal(err)

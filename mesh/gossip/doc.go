@@ -24,10 +24,10 @@
 // have" notice with the record id; one that has not received the record
 // GraftTimeout later asks ("graft") the member that announced it, and asks
 // the next announcer GraftTimeout after that if the record has still not
-// come, then with a doubled wait each time. Pushes cost a
-// packet each; the notices are a few dozen bytes; the graft path repairs
-// the few members the pushes miss under loss, in a few round trips rather
-// than a gossip interval.
+// come, then with a doubled wait each time. Pushes cost a packet each; the
+// notices are a few dozen bytes; the graft path repairs the few members
+// the pushes miss under loss, in a few round trips rather than a gossip
+// interval.
 //
 // A record Config.AnnounceOnly names is not pushed: it came by a medium the
 // neighbours share (a pole's zone broker sends every pole of the zone the

@@ -20,15 +20,7 @@ func TestCheckSignaturesThenVerify(t *testing.T) {
 	if err := v.CheckSignatures(r, t0); err != nil {
 		t.Fatalf("CheckSignatures: %v", err)
 	}
-	if n := v.sigs.size(); n != 1 {
-		t.Fatalf("%d records held, want 1", n)
-	}
-	if _, err := v.Accept(r, t0); err != nil {
-		t.Fatalf("Accept after CheckSignatures: %v", err)
-	}
-	if n := v.sigs.size(); n != 0 {
-		t.Errorf("%d records held after Verify took it, want 0", n)
-	}
+	acceptTakesHeld(t, v, r, "after CheckSignatures")
 	// Replay is Verify's: checking the same bytes again does not help.
 	if err := v.CheckSignatures(r, t0); err != nil {
 		t.Fatal(err)
@@ -196,15 +188,7 @@ func TestSignedHere(t *testing.T) {
 	s := f.server.signer()
 	r := mustSign(t, rec(record.TierWarning, record.City, "server-1", 1), s)
 	v.SignedHere(r, s)
-	if n := v.sigs.size(); n != 1 {
-		t.Fatalf("%d records held, want 1", n)
-	}
-	if _, err := v.Accept(r, t0); err != nil {
-		t.Fatalf("Accept of a record signed here: %v", err)
-	}
-	if n := v.sigs.size(); n != 0 {
-		t.Errorf("%d records held after Verify took it, want 0", n)
-	}
+	acceptTakesHeld(t, v, r, "of a record signed here")
 
 	// A signer whose key is not its certificate's makes signatures that
 	// do not verify; naming that signer does not vouch for them.
@@ -222,5 +206,20 @@ func TestSignedHere(t *testing.T) {
 	v.SignedHere(lie, s)
 	if _, err := v.Verify(lie, t0); err != nil {
 		t.Errorf("Verify after SignedHere with the resolving key: %v (the check was not skipped)", err)
+	}
+}
+
+// acceptTakesHeld checks that v holds r's checked signatures, that Accept
+// takes r (what says which call it follows), and that it took them.
+func acceptTakesHeld(t *testing.T, v *Verifier, r *record.Record, what string) {
+	t.Helper()
+	if n := v.sigs.size(); n != 1 {
+		t.Fatalf("%d records held, want 1", n)
+	}
+	if _, err := v.Accept(r, t0); err != nil {
+		t.Fatalf("Accept %s: %v", what, err)
+	}
+	if n := v.sigs.size(); n != 0 {
+		t.Errorf("%d records held after Verify took it, want 0", n)
 	}
 }
